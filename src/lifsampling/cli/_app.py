@@ -1,0 +1,66 @@
+"""The Typer application shared by the command modules, and the one-line error handling."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+app = typer.Typer(
+    name="lifsampling",
+    help="Sampling with spiking neural networks: LIF sampling, STP, tempering, plasticity.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Sampling with spiking neural networks."""
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported as one line, exit status 2."""
+
+
+def fail(message: str) -> NoReturn:
+    raise UserError(message)
+
+
+def print_json(obj: Any) -> None:
+    """Print a JSON object (numpy/torch scalars converted) on stdout."""
+    typer.echo(json.dumps(obj, indent=2, default=_to_builtin))
+
+
+def _to_builtin(x: Any) -> Any:
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if hasattr(x, "item"):
+        return x.item()
+    return str(x)
+
+
+def run() -> None:
+    """Entry point: user errors become ``error: <message>`` on stderr and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except (UserError, ValueError, FileNotFoundError, MemoryError, KeyError) as exc:
+        msg = exc.args[0] if exc.args else type(exc).__name__
+        typer.echo(f"error: {msg}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
+        if hasattr(exc, "format_message"):
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        if hasattr(exc, "exit_code"):
+            sys.exit(exc.exit_code)
+        raise

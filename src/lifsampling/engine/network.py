@@ -1,0 +1,196 @@
+"""A network of LIF neurons and its batched simulation (B independent chains of one network)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..params import NeuronParams, NoiseParams, SynapseParams
+from .monitors import Record, SimulationResult
+from .neuron import initial_state, lif_step, make_constants
+from .noise import PoissonBackground
+from .synapses import initial_stp_state, make_stp_constants, propagate, stp_step
+
+MEMORY_LIMIT_BYTES = 4 * 1024**3
+MAX_JOINT_UNITS = 20
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present; otherwise the named device, validated."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:k]'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return torch.device(device)
+
+
+@dataclass(frozen=True)
+class Network:
+    """N conductance-based LIF neurons with recurrent synapses and Poisson background.
+
+    ``weights_uS[i, j]`` is the synapse from neuron i to neuron j in µS: positive weights are
+    excitatory (reversal E_exc), negative inhibitory (E_inh, conductance |w|). ``e_leak_mV`` is
+    (N,) or (B, N) (a different leak per chain, e.g. to clamp a different image in each chain).
+    """
+
+    weights_uS: torch.Tensor
+    e_leak_mV: torch.Tensor
+    neuron: NeuronParams = field(default_factory=NeuronParams)
+    noise: NoiseParams = field(default_factory=NoiseParams)
+    synapse: SynapseParams = field(default_factory=SynapseParams)
+
+    @property
+    def n(self) -> int:
+        return int(self.e_leak_mV.shape[-1])
+
+    def validate(self) -> None:
+        self.neuron.validate()
+        self.noise.validate()
+        self.synapse.validate()
+        w = self.weights_uS
+        if w.ndim != 2 or w.shape[0] != w.shape[1] or w.shape[0] != self.n:
+            raise ValueError(f"weights_uS must be ({self.n}, {self.n}), got {tuple(w.shape)}")
+        if not torch.isfinite(w).all() or not torch.isfinite(self.e_leak_mV).all():
+            raise ValueError("weights and leak potentials must be finite")
+
+
+def _estimate_bytes(net: Network, chains: int, steps: int, dt: float, rec: Record) -> int:
+    n = net.n
+    total = 0
+    if rec.z_every_ms:
+        total += int(steps * dt / rec.z_every_ms + 1) * chains * n
+    if rec.trace_neurons:
+        total += steps * chains * len(rec.trace_neurons) * 3 * 4
+    if rec.spikes:  # at most one spike per neuron per tau_ref
+        total += int(steps / max(1, round(net.neuron.tau_ref_ms / dt)) + 1) * chains * n * 24
+    if rec.joint_states:
+        total += chains * 2**n * 8
+    return total
+
+
+def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float = 0.1,
+             burn_in_ms: float = 0.0, seed: int = 0, device: str | torch.device = "auto",
+             dtype: torch.dtype = torch.float32, record: Record | None = None,
+             v0_mV: float | None = None, progress: bool = False,
+             memory_limit_bytes: int = MEMORY_LIMIT_BYTES) -> SimulationResult:
+    """Run ``chains`` independent copies of ``net`` for ``burn_in_ms + duration_ms``.
+
+    Randomness comes only from a ``torch.Generator`` seeded with ``seed``: the same seed gives the
+    same spikes on the same device. Membranes start at ``v0_mV`` (default: their leak potential).
+    """
+    if not duration_ms > 0:
+        raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
+    if burn_in_ms < 0 or not dt_ms > 0:
+        raise ValueError("burn_in_ms must be >= 0 and dt_ms > 0")
+    if chains < 1:
+        raise ValueError(f"chains must be >= 1, got {chains}")
+    rec = record or Record()
+    net.validate()
+    n = net.n
+    if rec.joint_states and n > MAX_JOINT_UNITS:
+        raise ValueError(f"joint_states needs N <= {MAX_JOINT_UNITS} neurons, got {n}")
+    dev = resolve_device(device)
+    steps = round(duration_ms / dt_ms)
+    burn = round(burn_in_ms / dt_ms)
+    need = _estimate_bytes(net, chains, steps, dt_ms, rec)
+    if need > memory_limit_bytes:
+        raise MemoryError(
+            f"recording would need about {need / 1024**3:.1f} GiB (limit "
+            f"{memory_limit_bytes / 1024**3:.1f} GiB): use fewer chains, a shorter run, a larger "
+            "z_every_ms, or fewer traced neurons")
+
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed)
+    e_leak = net.e_leak_mV.to(device=dev, dtype=dtype)
+    c = make_constants(net.neuron, e_leak, dt_ms)
+    state = initial_state(chains, n, c, v0_mV=v0_mV, device=dev, dtype=dtype)
+    noise = PoissonBackground(net.noise, dt_ms, dev, dtype)
+    w = net.weights_uS.to(device=dev, dtype=dtype)
+    w_split = torch.cat([w.clamp(min=0), (-w).clamp(min=0)], dim=1).contiguous()
+    has_recurrent = bool((w != 0).any())
+    sc = make_stp_constants(net.synapse, net.neuron, dt_ms)
+    stp = initial_stp_state(chains, n, sc, dev, dtype)
+
+    spike_counts = torch.zeros(chains, n, dtype=torch.int64, device=dev)
+    on_steps = torch.zeros(chains, n, dtype=torch.int64, device=dev)
+    spike_log: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+    z_every = max(1, round(rec.z_every_ms / dt_ms)) if rec.z_every_ms else 0
+    z_list: list[torch.Tensor] = []
+    tr_idx = torch.as_tensor(rec.trace_neurons, dtype=torch.long, device=dev)
+    traces: dict[str, list[torch.Tensor]] = {"v": [], "g_exc": [], "g_inh": []}
+    joint = (torch.zeros(chains * 2**n, dtype=torch.int64, device=dev)
+             if rec.joint_states else None)
+    bits = 2 ** torch.arange(n - 1, -1, -1, device=dev)
+    chain_offset = torch.arange(chains, device=dev) * 2**n
+
+    pending: tuple[torch.Tensor, torch.Tensor] | None = None  # recurrent jumps, 1-step delay
+    t0 = time.perf_counter()
+    bar = _progress(progress, burn + steps)
+    for k in range(burn + steps):
+        t_ms = k * dt_ms
+        bg_e, bg_i = noise.draw((chains, n), t_ms + 0.5 * dt_ms, gen)
+        if pending is not None:
+            bg_e = bg_e + pending[0]
+            bg_i = bg_i + pending[1]
+        state, spikes, z = lif_step(state, c, bg_e, bg_i)
+        if has_recurrent:
+            stp, efficacy = stp_step(stp, sc, spikes)
+            pending = propagate(efficacy, spikes, w_split, n)
+        if k >= burn:
+            kk = k - burn
+            spike_counts += spikes
+            on_steps += z
+            if rec.spikes and bool(spikes.any()):
+                ch, ids = torch.nonzero(spikes, as_tuple=True)
+                spike_log.append((kk, ch, ids))
+            if z_every and kk % z_every == 0:
+                z_list.append(z.clone())
+            if tr_idx.numel():
+                traces["v"].append(state.v[:, tr_idx].clone())
+                traces["g_exc"].append(state.g_exc[:, tr_idx].clone())
+                traces["g_inh"].append(state.g_inh[:, tr_idx].clone())
+            if joint is not None:
+                joint.index_add_(0, chain_offset + (z.long() * bits).sum(1),
+                                 torch.ones(chains, dtype=torch.int64, device=dev))
+        if bar is not None and k % 1000 == 0:
+            bar[0].update(bar[1], completed=k)
+    if bar is not None:
+        bar[0].update(bar[1], completed=burn + steps)
+        bar[0].stop()
+
+    result = SimulationResult(
+        dt_ms=dt_ms, duration_ms=steps * dt_ms, chains=chains, spike_counts=spike_counts.cpu(),
+        on_fraction=(on_steps.double() / steps).cpu(), wall_s=time.perf_counter() - t0)
+    if rec.spikes:
+        if spike_log:
+            result.spikes = (
+                torch.cat([torch.full_like(ch, s) for s, ch, _ in spike_log]).cpu(),
+                torch.cat([ch for _, ch, _ in spike_log]).cpu(),
+                torch.cat([i for _, _, i in spike_log]).cpu())
+        else:
+            empty = torch.zeros(0, dtype=torch.long)
+            result.spikes = (empty, empty.clone(), empty.clone())
+    if z_list:
+        result.z_samples = torch.stack(z_list).cpu()
+    if tr_idx.numel():
+        result.traces = {k: torch.stack(v).cpu() for k, v in traces.items()}
+    if joint is not None:
+        result.joint_counts = joint.view(chains, 2**n).cpu()
+    return result
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    p = Progress("[progress.description]{task.description}", BarColumn(),
+                 "{task.percentage:>3.0f}%", TimeRemainingColumn(), transient=True)
+    p.start()
+    return p, p.add_task("simulating", total=total)

@@ -1,0 +1,65 @@
+"""Poisson background input: exact Poisson counts per step, drawn with one uniform per neuron.
+
+The excitatory and inhibitory counts of a neuron in one step are independent Poisson variables
+with means nu_e dt and nu_i dt. Their joint distribution over (n_e, n_i) is tabulated up to a
+tail mass below 1e-15 and one float64 uniform per neuron is inverted through the joint CDF
+(``torch.searchsorted``): exact in distribution up to that truncation, and about twice as fast
+as two ``torch.poisson`` calls. The resulting conductance jumps are ``w_e n_e`` and ``w_i n_i``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import poisson
+
+from ..params import NoiseParams
+
+_TAIL = 1e-15
+
+
+def _poisson_pmf(mean: float) -> np.ndarray:
+    if mean <= 0:
+        return np.array([1.0])
+    kmax = int(poisson.isf(_TAIL, mean)) + 1
+    return poisson.pmf(np.arange(kmax + 1), mean)
+
+
+class PoissonBackground:
+    """Draws the background conductance jumps of B x N neurons for one step.
+
+    Constant rates build the table once; time-varying rates rebuild it (a few µs) each step.
+    """
+
+    def __init__(self, noise: NoiseParams, dt_ms: float, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        noise.validate()
+        self.noise, self.dt_ms, self.device, self.dtype = noise, dt_ms, device, dtype
+        self._key: tuple[float, float] | None = None
+        self._table(*noise.rates_at(0.0))
+
+    def _table(self, rate_e: float, rate_i: float) -> None:
+        if self._key == (rate_e, rate_i):
+            return
+        if rate_e < 0 or rate_i < 0:
+            raise ValueError(f"background rates must be >= 0 Hz, got {rate_e}, {rate_i}")
+        pe = _poisson_pmf(rate_e * self.dt_ms * 1e-3)
+        pi = _poisson_pmf(rate_i * self.dt_ms * 1e-3)
+        joint = np.outer(pe, pi).ravel()
+        order = np.argsort(-joint)  # most likely first: no effect on correctness, tidier tables
+        ne, ni = np.divmod(order, len(pi))
+        cdf = np.cumsum(joint[order])
+        cdf[-1] = 1.0
+        self._cdf = torch.as_tensor(cdf[:-1], device=self.device, dtype=torch.float64)
+        self._dge = torch.as_tensor(ne * self.noise.w_exc_uS, device=self.device, dtype=self.dtype)
+        self._dgi = torch.as_tensor(ni * self.noise.w_inh_uS, device=self.device, dtype=self.dtype)
+        self._key = (rate_e, rate_i)
+
+    def draw(self, shape: tuple[int, int], t_ms: float,
+             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conductance jumps (µS) of the background spikes in the step that starts at ``t_ms``."""
+        if self.noise.time_varying:
+            self._table(*self.noise.rates_at(t_ms))
+        u = torch.rand(shape, generator=generator, device=self.device, dtype=torch.float64)
+        idx = torch.searchsorted(self._cdf, u)
+        return self._dge[idx], self._dgi[idx]
