@@ -123,8 +123,7 @@ class SynapseParams:
     target's conductance is ``weight_scale * u * R * |w|``. Kinds:
 
     - ``"renewing"`` (default; sbs "saturating" synapses): U = 1 and tau_rec = tau_syn, which makes
-      a
-      spike *set* the synapse's conductance back to its weight instead of stacking.
+      a spike *set* the synapse's conductance back to its weight instead of stacking.
     - ``"additive"``: static synapses, every spike adds |w|.
     - ``"tsodyks_markram"``: general STP with U, tau_rec_ms, tau_fac_ms, weight_scale.
     """
