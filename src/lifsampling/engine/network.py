@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -78,11 +79,15 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
              burn_in_ms: float = 0.0, seed: int = 0, device: str | torch.device = "auto",
              dtype: torch.dtype = torch.float32, record: Record | None = None,
              v0_mV: float | None = None, progress: bool = False,
+             e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
              memory_limit_bytes: int = MEMORY_LIMIT_BYTES) -> SimulationResult:
     """Run ``chains`` independent copies of ``net`` for ``burn_in_ms + duration_ms``.
 
     Randomness comes only from a ``torch.Generator`` seeded with ``seed``: the same seed gives the
     same spikes on the same device. Membranes start at ``v0_mV`` (default: their leak potential).
+    ``e_leak_schedule(t_ms)``, if given, returns the leak potentials (N,) or (B, N) in mV for the
+    step starting at ``t_ms`` (``t_ms`` counts from the start of the burn-in), e.g. to track the
+    drift of the activation function's midpoint under an oscillating background.
     """
     if not duration_ms > 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
@@ -134,6 +139,8 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     bar = _progress(progress, burn + steps)
     for k in range(burn + steps):
         t_ms = k * dt_ms
+        if e_leak_schedule is not None:
+            c = c._replace(e_leak=torch.as_tensor(e_leak_schedule(t_ms), device=dev, dtype=dtype))
         bg_e, bg_i = noise.draw((chains, n), t_ms + 0.5 * dt_ms, gen)
         if pending is not None:
             bg_e = bg_e + pending[0]
