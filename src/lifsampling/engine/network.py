@@ -131,8 +131,9 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     traces: dict[str, list[torch.Tensor]] = {"v": [], "g_exc": [], "g_inh": []}
     joint = (torch.zeros(chains * 2**n, dtype=torch.int64, device=dev)
              if rec.joint_states else None)
-    bits = 2 ** torch.arange(n - 1, -1, -1, device=dev)
-    chain_offset = torch.arange(chains, device=dev) * 2**n
+    if joint is not None:
+        bits = 2 ** torch.arange(n - 1, -1, -1, device=dev)
+        chain_offset = torch.arange(chains, device=dev) * 2**n
 
     pending: tuple[torch.Tensor, torch.Tensor] | None = None  # recurrent jumps, 1-step delay
     t0 = time.perf_counter()

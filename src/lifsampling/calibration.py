@@ -1,0 +1,162 @@
+"""Measured activation function of a LIF sampler and its logistic fit (sbs-style calibration).
+
+The leak potential E_l is the bias knob: a population of unconnected neurons, each with its own
+E_l on a grid, runs under the background noise; p(z=1) is the fraction of time each neuron is
+refractory (z=1 for tau_ref after a spike). A logistic 1/(1+exp(-(E_l-u0)/alpha)) is fitted with
+``scipy.optimize.curve_fit``; u0 (mV) is the leak potential with p = 1/2 (sbs: ``v_p05``) and
+alpha (mV) the slope scale, both in E_l space (research/lif_sampling.md §1.3 [V]).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import curve_fit
+
+from .engine import Network, simulate
+from .io import read_json, write_json
+from .params import NeuronParams, NoiseParams
+
+SCHEMA = "lifsampling.calibration/1"
+
+
+def logistic(u, u0: float, alpha: float):
+    """1 / (1 + exp(-(u - u0) / alpha)), vectorised (numpy)."""
+    return 1.0 / (1.0 + np.exp(-(np.asarray(u, dtype=float) - u0) / alpha))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Activation function p(z=1) against the leak potential, and its logistic fit."""
+
+    u0_mV: float
+    alpha_mV: float
+    e_leak_mV: tuple[float, ...]
+    p_on: tuple[float, ...]
+    max_residual: float
+    rms_residual: float
+    neuron: NeuronParams
+    noise: NoiseParams
+    dt_ms: float
+    duration_ms: float
+    seed: int
+
+    def p(self, e_leak_mV) -> np.ndarray:
+        """Fitted activation p(z=1) at leak potential(s) ``e_leak_mV``."""
+        return logistic(e_leak_mV, self.u0_mV, self.alpha_mV)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["neuron"] = self.neuron.to_dict()
+        d["noise"] = self.noise.to_dict()
+        return {"schema": SCHEMA, **d}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write as JSON (atomically)."""
+        if self.noise.time_varying:
+            raise ValueError("a calibration with a time-varying background cannot be saved")
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "calibration") -> Calibration:
+        try:
+            if d.get("schema") != SCHEMA:
+                raise ValueError(f"unknown schema {d.get('schema')!r} (expected {SCHEMA!r})")
+            cal = cls(
+                u0_mV=float(d["u0_mV"]), alpha_mV=float(d["alpha_mV"]),
+                e_leak_mV=tuple(map(float, d["e_leak_mV"])), p_on=tuple(map(float, d["p_on"])),
+                max_residual=float(d["max_residual"]), rms_residual=float(d["rms_residual"]),
+                neuron=NeuronParams(**d["neuron"]), noise=NoiseParams(**d["noise"]),
+                dt_ms=float(d["dt_ms"]), duration_ms=float(d["duration_ms"]), seed=int(d["seed"]))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"{source} is not a valid calibration file: {exc}") from None
+        if not (math.isfinite(cal.u0_mV) and math.isfinite(cal.alpha_mV) and cal.alpha_mV > 0):
+            raise ValueError(f"{source} has invalid fit values u0={cal.u0_mV}, "
+                             f"alpha={cal.alpha_mV}")
+        cal.neuron.validate()
+        cal.noise.validate()
+        return cal
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Calibration:
+        """Read a calibration JSON written by :meth:`save`; clear errors if missing or corrupt."""
+        return cls.from_dict(read_json(path, "calibration file"), f"calibration file {path}")
+
+
+def measure_activation(neuron: NeuronParams, noise: NoiseParams, e_leak_mV: np.ndarray, *,
+                       duration_ms: float, chains: int = 1, burn_in_ms: float = 500.0,
+                       dt_ms: float = 0.1, seed: int = 0, device: str = "auto",
+                       dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """p(z=1) of unconnected neurons with leak potentials ``e_leak_mV`` (time fraction refractory),
+    pooled over ``chains`` independent runs of ``duration_ms`` each."""
+    e_l = torch.as_tensor(np.asarray(e_leak_mV, dtype=float), dtype=torch.float64)
+    if e_l.ndim != 1 or e_l.numel() == 0:
+        raise ValueError("e_leak_mV must be a non-empty 1-d grid")
+    net = Network(weights_uS=torch.zeros(e_l.numel(), e_l.numel()), e_leak_mV=e_l,
+                  neuron=neuron, noise=noise)
+    res = simulate(net, duration_ms, chains=chains, burn_in_ms=burn_in_ms, dt_ms=dt_ms,
+                   seed=seed, device=device, dtype=dtype)
+    return res.on_fraction.mean(0).numpy()
+
+
+def find_range(neuron: NeuronParams, noise: NoiseParams, *, dt_ms: float = 0.1, seed: int = 0,
+               device: str = "auto", p_low: float = 0.02, p_high: float = 0.98,
+               ) -> tuple[float, float]:
+    """Pre-calibration: a coarse E_l sweep (-100..0 mV, 0.5 mV, 1 s) bracketing the slope."""
+    grid = np.arange(-100.0, 0.0 + 1e-9, 0.5)
+    p = measure_activation(neuron, noise, grid, duration_ms=1000.0, burn_in_ms=100.0,
+                           dt_ms=dt_ms, seed=seed, device=device)
+    below, above = np.nonzero(p < p_low)[0], np.nonzero(p > p_high)[0]
+    if below.size == 0 or above.size == 0:
+        raise ValueError("could not bracket the activation function between -100 and 0 mV; "
+                         "check the neuron and noise parameters")
+    lo = grid[below[below < above[0]].max()] if (below < above[0]).any() else grid[0]
+    hi = grid[above[above > lo].min()]
+    return float(lo), float(hi)
+
+
+def calibrate(neuron: NeuronParams | None = None, noise: NoiseParams | None = None, *,
+              e_leak_range_mV: tuple[float, float] | None = None, points: int = 41,
+              duration_ms: float = 10_000.0, chains: int = 4, burn_in_ms: float = 500.0,
+              dt_ms: float = 0.1, seed: int = 0, device: str = "auto") -> Calibration:
+    """Measure p(z=1) on ``points`` leak potentials and fit the logistic.
+
+    Each point is simulated for ``chains x duration_ms`` of biological time (defaults: 4 x 10 s).
+    ``e_leak_range_mV`` defaults to the bracket found by :func:`find_range`. Units: mV, ms.
+    """
+    neuron = neuron or NeuronParams()
+    noise = noise or NoiseParams()
+    if points < 5:
+        raise ValueError(f"points must be >= 5, got {points}")
+    if e_leak_range_mV is None:
+        e_leak_range_mV = find_range(neuron, noise, dt_ms=dt_ms, seed=seed + 1, device=device)
+    lo, hi = e_leak_range_mV
+    if not lo < hi:
+        raise ValueError(f"empty leak-potential range [{lo}, {hi}] mV")
+    grid = np.linspace(lo, hi, points)
+    p = measure_activation(neuron, noise, grid, duration_ms=duration_ms, chains=chains,
+                           burn_in_ms=burn_in_ms, dt_ms=dt_ms, seed=seed, device=device)
+    u0, alpha = fit_logistic(grid, p)
+    resid = p - logistic(grid, u0, alpha)
+    return Calibration(u0_mV=u0, alpha_mV=alpha, e_leak_mV=tuple(grid.tolist()),
+                       p_on=tuple(p.tolist()), max_residual=float(np.abs(resid).max()),
+                       rms_residual=float(np.sqrt(np.mean(resid**2))), neuron=neuron,
+                       noise=noise, dt_ms=dt_ms, duration_ms=duration_ms * chains, seed=seed)
+
+
+def fit_logistic(u: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """Least-squares logistic fit (u0, alpha) in the units of ``u``."""
+    u, p = np.asarray(u, float), np.asarray(p, float)
+    mid = u[np.argmin(np.abs(p - 0.5))]
+    guess = (mid, max((u[-1] - u[0]) / 10.0, 1e-6))
+    try:
+        (u0, alpha), _ = curve_fit(logistic, u, p, p0=guess, maxfev=10_000)
+    except RuntimeError as exc:
+        raise ValueError(f"logistic fit failed: {exc}") from None
+    if alpha <= 0:
+        raise ValueError("logistic fit gave a non-positive slope; widen the sweep")
+    return float(u0), float(alpha)
