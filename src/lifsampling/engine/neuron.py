@@ -12,9 +12,11 @@ Schedule of one step [t, t + dt] (fixed; tests pin it):
    the conductances are their exact averages over the step (``g * tau/dt * (1 - exp(-dt/tau))``),
    so the update is stable for any ``tau_eff`` (the high-conductance state has tau_eff << dt).
    Refractory neurons are held at ``V_reset`` and count down.
-2. **Threshold.** Non-refractory neurons with ``u >= V_th`` spike: ``u <- V_reset`` and they stay
-   refractory for the next ``n_ref - 1`` steps, so the state z = 1 ("refractory") lasts exactly
-   ``n_ref = tau_ref / dt`` steps and a neuron can fire again ``tau_ref`` after its last spike.
+2. **Threshold.** Non-refractory neurons with ``u >= V_th`` spike: ``u <- V_reset`` and they are
+   held at ``V_reset`` for the next ``n_ref = tau_ref / dt`` steps (as NEST and Brian2 do), so
+   the earliest next spike is ``tau_ref + dt`` later. The sampling state is z = 1 for
+   ``t - t_spike < tau_ref`` (sbs ``generate_states``): the spike step and the ``n_ref - 1``
+   steps after it.
 3. **Conductances.** ``g <- g exp(-dt/tau_syn)``, then the inputs that arrive at the end of the
    step are added (background counts of this step; recurrent spikes of the previous step, i.e. a
    one-step synaptic delay). As in NEST, an input arriving at time t changes g in the step that
@@ -97,7 +99,7 @@ def lif_step(state: LIFState, c: LIFConstants, in_exc: torch.Tensor | None,
 
     ``in_exc``/``in_inh`` are the conductance jumps (µS) arriving at the end of this step.
     Returns ``(new_state, spikes, z)``: ``spikes`` marks neurons that fired in this step and ``z``
-    neurons that are "on" (fired now or refractory) during it; both boolean (B, N).
+    neurons that are "on" (fired less than tau_ref ago) in it; both boolean (B, N).
     """
     ge = state.g_exc * c.mean_exc
     gi = state.g_inh * c.mean_inh
@@ -107,7 +109,7 @@ def lif_step(state: LIFState, c: LIFConstants, in_exc: torch.Tensor | None,
     refractory = state.refrac_left > 0
     spikes = (v_free >= c.v_thresh) & ~refractory
     v = torch.where(refractory | spikes, torch.full_like(v_free, c.v_reset), v_free)
-    refrac_left = torch.where(spikes, torch.full_like(state.refrac_left, c.n_ref - 1),
+    refrac_left = torch.where(spikes, torch.full_like(state.refrac_left, c.n_ref),
                               (state.refrac_left - 1).clamp_(min=0))
     g_exc = state.g_exc * c.decay_exc
     g_inh = state.g_inh * c.decay_inh
@@ -115,4 +117,4 @@ def lif_step(state: LIFState, c: LIFConstants, in_exc: torch.Tensor | None,
         g_exc = g_exc + in_exc
     if in_inh is not None:
         g_inh = g_inh + in_inh
-    return LIFState(v, g_exc, g_inh, refrac_left), spikes, refractory | spikes
+    return LIFState(v, g_exc, g_inh, refrac_left), spikes, spikes | (state.refrac_left > 1)
