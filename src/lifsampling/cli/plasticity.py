@@ -1,0 +1,119 @@
+"""Plasticity commands: plasticity-protocol, train-calcium-mnist."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+
+from ._app import app, fail, print_json
+
+
+def _floats(text: str | None, what: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"{what} must be a comma-separated list of numbers, got {text!r}")
+    if not vals:
+        fail(f"{what} is empty")
+    return vals
+
+
+@app.command("plasticity-protocol")
+def plasticity_protocol(
+    protocol: str = typer.Argument(..., help="stdp | frequency | rate"),
+    rule: str = typer.Option("bicall", help="bicall | graupner-brunel"),
+    gb_preset: str = typer.Option("DP", help="Graupner-Brunel parameter set: DP, cortical, "
+                                  "hippocampal"),
+    dt: str = typer.Option(None, help="spike-time differences in ms (stdp: default -100..100 "
+                           "step 5; frequency: default 10,-10)"),
+    freqs: str = typer.Option(None, help="frequency protocol: pairing frequencies in Hz "
+                              "(default 0.1,10,20,40,50)"),
+    rates: str = typer.Option(None, help="rate protocol: rates in Hz for pre and post "
+                              "(default 1,2,5,10,20,30,50,80)"),
+    duration_ms: float = typer.Option(1000.0, help="rate protocol: trial length in ms"),
+    reps: int = typer.Option(100, help="independent repetitions per condition"),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
+) -> None:
+    """Run a plasticity protocol on single synapses driven by prescribed spike trains."""
+    from ..plasticity import PROTOCOLS, RULES, make_rule
+    from ..plasticity.protocols import frequency_protocol, rate_protocol, stdp_protocol
+
+    if protocol not in PROTOCOLS:
+        fail(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if rule not in RULES:
+        fail(f"unknown rule {rule!r}; use one of {', '.join(RULES)}")
+    if reps <= 0:
+        fail(f"--reps must be > 0, got {reps}")
+    dts, fs, rs = _floats(dt, "--dt"), _floats(freqs, "--freqs"), _floats(rates, "--rates")
+    if fs is not None and any(f <= 0 for f in fs):
+        fail("--freqs must be > 0 Hz")
+    if rs is not None and any(r < 0 for r in rs):
+        fail("--rates must be >= 0 Hz")
+    if duration_ms <= 0:
+        fail(f"--duration-ms must be > 0, got {duration_ms}")
+    r = make_rule(rule, gb_preset=gb_preset)
+    t0 = time.perf_counter()
+    if protocol == "stdp":
+        res = stdp_protocol(r, dts, reps=reps, seed=seed, device=device)
+    elif protocol == "frequency":
+        kw = {"freqs_hz": fs} if fs else {}
+        if dts:
+            kw["dts_ms"] = dts
+        res = frequency_protocol(r, reps=reps, seed=seed, device=device, **kw)
+    else:
+        kw = {"pre_rates_hz": rs, "post_rates_hz": rs} if rs else {}
+        res = rate_protocol(r, duration_ms=duration_ms, reps=reps, seed=seed, device=device, **kw)
+    res["wall_s"] = round(time.perf_counter() - t0, 3)
+    res["params"] = r.describe()
+    if json_out:
+        print_json(res)
+        return
+    keys = [k for k in ("dt_ms", "freq_hz", "pre_rate_hz", "post_rate_hz") if k in res]
+    vals = ["p_potentiation", "p_depression", "dw_effective", "dw_hidden_mean"]
+    typer.echo("\t".join(keys + vals))
+    for i in range(len(res["dw_effective"])):
+        typer.echo("\t".join(f"{res[k][i]:g}" for k in keys + vals))
+
+
+@app.command("train-calcium-mnist")
+def train_calcium_mnist(
+    data_dir: Path = typer.Option(None, help="folder with the MNIST IDX .gz files "
+                                  "(default: $LIFSAMPLING_DATA/mnist or $LIFSAMPLING_DATA)"),
+    architecture: str = typer.Option("feedforward", help="feedforward | recurrent"),
+    n_train: int = typer.Option(60000, help="training images (first n of the training set)"),
+    n_test: int = typer.Option(10000, help="test images (first n of the test set)"),
+    epochs: int = typer.Option(1, help="passes over the training images"),
+    pool: int = typer.Option(10, help="output neurons per class"),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    out: Path = typer.Option(None, help="write weights (npz) + results (json) to this folder"),
+    json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
+) -> None:
+    """Train a spiking classifier on MNIST with the BiCaLL rule only (teacher-driven)."""
+    from ..experiments.calcium_mnist import MnistConfig, run_mnist
+
+    if architecture not in ("feedforward", "recurrent"):
+        fail(f"unknown architecture {architecture!r}; use feedforward or recurrent")
+    for name, v in (("--n-train", n_train), ("--n-test", n_test), ("--epochs", epochs),
+                    ("--pool", pool)):
+        if v <= 0:
+            fail(f"{name} must be > 0, got {v}")
+    if data_dir is None:
+        env = os.environ.get("LIFSAMPLING_DATA")
+        if not env:
+            fail("no data: pass --data-dir or set LIFSAMPLING_DATA to a folder holding MNIST")
+        data_dir = Path(env) / "mnist" if (Path(env) / "mnist").is_dir() else Path(env)
+    cfg = MnistConfig(architecture=architecture, n_train=n_train, n_test=n_test, epochs=epochs,
+                      pool=pool, seed=seed, device=device)
+    res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out)
+    if json_out:
+        print_json(res)
+    else:
+        typer.echo(f"test_accuracy {res['test_accuracy']:.4f}  (train {res['train_time_s']:.0f} s)")
