@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 from scipy.optimize import curve_fit
 
-from .engine import Network, simulate
+from .engine import Network, Record, simulate
 from .io import read_json, write_json
 from .params import NeuronParams, NoiseParams
 
@@ -44,6 +44,8 @@ class Calibration:
     dt_ms: float
     duration_ms: float
     seed: int
+    weight_scale_exc: float = 1.0
+    weight_scale_inh: float = 1.0
 
     def p(self, e_leak_mV) -> np.ndarray:
         """Fitted activation p(z=1) at leak potential(s) ``e_leak_mV``."""
@@ -71,9 +73,14 @@ class Calibration:
                 e_leak_mV=tuple(map(float, d["e_leak_mV"])), p_on=tuple(map(float, d["p_on"])),
                 max_residual=float(d["max_residual"]), rms_residual=float(d["rms_residual"]),
                 neuron=NeuronParams(**d["neuron"]), noise=NoiseParams(**d["noise"]),
-                dt_ms=float(d["dt_ms"]), duration_ms=float(d["duration_ms"]), seed=int(d["seed"]))
+                dt_ms=float(d["dt_ms"]), duration_ms=float(d["duration_ms"]), seed=int(d["seed"]),
+                weight_scale_exc=float(d.get("weight_scale_exc", 1.0)),
+                weight_scale_inh=float(d.get("weight_scale_inh", 1.0)))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"{source} is not a valid calibration file: {exc}") from None
+        scales = (cal.weight_scale_exc, cal.weight_scale_inh)
+        if not all(math.isfinite(x) and x > 0 for x in scales):
+            raise ValueError(f"{source} has invalid weight scales {scales}")
         if not (math.isfinite(cal.u0_mV) and math.isfinite(cal.alpha_mV) and cal.alpha_mV > 0):
             raise ValueError(f"{source} has invalid fit values u0={cal.u0_mV}, "
                              f"alpha={cal.alpha_mV}")
@@ -160,3 +167,40 @@ def fit_logistic(u: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     if alpha <= 0:
         raise ValueError("logistic fit gave a non-positive slope; widen the sweep")
     return float(u0), float(alpha)
+
+
+def effective_coupling(joint: np.ndarray) -> float:
+    """Coupling W_eff = log(p11 p00 / (p01 p10)) of a sampled 2-unit joint distribution."""
+    q = np.maximum(np.asarray(joint, dtype=float), 1e-12)
+    return float(np.log(q[3] * q[0] / (q[1] * q[2])))
+
+
+def calibrate_couplings(cal: Calibration, *, test_weight: float = 1.0,
+                        duration_ms: float = 10_000.0, chains: int = 16, seed: int = 0,
+                        device: str = "auto") -> Calibration:
+    """Correct the theoretical weight translation by measured effective couplings.
+
+    The translation of :mod:`lifsampling.mapping` matches the mean PSP over tau_ref, but the
+    renewing conductance outlasts the refractory period (exponential tail, bursts holding it at
+    its peak), so the realised coupling differs from the target; excitation and inhibition
+    differ (shunting). For W = +test_weight and -test_weight (b = -W/2, so both states are
+    balanced) a 2-unit network is sampled and W_eff = log(p11 p00 / (p01 p10)) measured; the
+    returned calibration carries ``weight_scale_exc/inh = W / W_eff`` (multiplied into the
+    existing scales), which :func:`lifsampling.mapping.weights_to_conductances` applies.
+    """
+    from .mapping import bm_to_network  # mapping imports this module
+
+    if not test_weight > 0:
+        raise ValueError(f"test_weight must be > 0, got {test_weight}")
+    scales = []
+    for k, w in enumerate((test_weight, -test_weight)):
+        W = np.array([[0.0, w], [w, 0.0]])
+        net = bm_to_network(W, np.array([-w / 2, -w / 2]), cal)
+        res = simulate(net, duration_ms, chains=chains, burn_in_ms=200.0, dt_ms=cal.dt_ms,
+                       seed=seed + k, device=device, record=Record(joint_states=True))
+        w_eff = effective_coupling(res.joint_distribution().numpy())
+        if w_eff * w <= 0:
+            raise ValueError("measured coupling has the wrong sign; calibration unusable")
+        scales.append(w / w_eff)
+    return replace(cal, weight_scale_exc=cal.weight_scale_exc * scales[0],
+                   weight_scale_inh=cal.weight_scale_inh * scales[1])

@@ -72,13 +72,15 @@ def weights_to_conductances(W, e_leak_mV, calibration: Calibration,
                             noise: NoiseParams | None = None) -> torch.Tensor:
     """Boltzmann weights W[i, j] to signed synaptic weights (µS), row i presynaptic.
 
-    The factor depends on the postsynaptic neuron j (its leak potential sets mu).
+    The factor depends on the postsynaptic neuron j (its leak potential sets mu); the
+    calibration's measured ``weight_scale_exc/inh`` (1 unless
+    :func:`lifsampling.calibration.calibrate_couplings` was run) multiply it.
     """
     W = torch.as_tensor(W, dtype=torch.float64)
     fe, fi = weight_factors(calibration.neuron, noise or calibration.noise, calibration.alpha_mV,
                             np.asarray(e_leak_mV, dtype=float))
-    fe = torch.as_tensor(fe, dtype=torch.float64)
-    fi = torch.as_tensor(fi, dtype=torch.float64)
+    fe = torch.as_tensor(fe, dtype=torch.float64) * calibration.weight_scale_exc
+    fi = torch.as_tensor(fi, dtype=torch.float64) * calibration.weight_scale_inh
     return torch.where(W >= 0, W * fe, W * fi)
 
 
@@ -88,7 +90,9 @@ def conductances_to_weights(w_uS, e_leak_mV, calibration: Calibration,
     w = torch.as_tensor(w_uS, dtype=torch.float64)
     fe, fi = weight_factors(calibration.neuron, noise or calibration.noise, calibration.alpha_mV,
                             np.asarray(e_leak_mV, dtype=float))
-    return torch.where(w >= 0, w / torch.as_tensor(fe), w / torch.as_tensor(fi))
+    fe = torch.as_tensor(fe) * calibration.weight_scale_exc
+    fi = torch.as_tensor(fi) * calibration.weight_scale_inh
+    return torch.where(w >= 0, w / fe, w / fi)
 
 
 def check_boltzmann(W, b) -> tuple[torch.Tensor, torch.Tensor]:

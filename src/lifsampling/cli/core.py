@@ -1,8 +1,25 @@
-"""Core commands: demo, calibrate, sample-bm."""
+"""Core commands: calibrate, sample-bm, version."""
 
 from __future__ import annotations
 
-from ._app import app
+from pathlib import Path
+
+import typer
+
+from ._app import app, fail, print_json
+
+
+def _check_device(device: str) -> None:
+    from ..engine import resolve_device
+
+    resolve_device(device)  # raises ValueError with the allowed values
+
+
+def _load_calibration(path: Path | None):
+    from ..calibration import Calibration
+    from ..experiments.small_bm import default_calibration
+
+    return default_calibration() if path is None else Calibration.load(path)
 
 
 @app.command()
@@ -10,4 +27,115 @@ def version() -> None:
     """Print the package version."""
     from .. import __version__
 
-    print(__version__)
+    typer.echo(__version__)
+
+
+@app.command()
+def calibrate(
+    preset: str = typer.Option("sbs", help="neuron + background preset: sbs or leng2018"),
+    rate_hz: float = typer.Option(None, help="override: exc = inh background rate (Hz)"),
+    points: int = typer.Option(36, help="leak potentials on the sweep"),
+    duration_ms: float = typer.Option(10_000.0, help="biological time per point and chain (ms)"),
+    chains: int = typer.Option(4, help="independent runs per point"),
+    low_mV: float = typer.Option(None, help="sweep start (mV); default: found automatically"),
+    high_mV: float = typer.Option(None, help="sweep end (mV)"),
+    couplings: bool = typer.Option(False, help="also measure the exc/inh weight scales"),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    out: Path = typer.Option(None, help="write the calibration JSON here"),
+    plot: Path = typer.Option(None, help="write the activation-function plot (PNG) here"),
+    json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Measure the activation function p(z=1) vs the leak potential and fit a logistic."""
+    from dataclasses import replace
+
+    from ..calibration import calibrate as run_calibration
+    from ..calibration import calibrate_couplings
+    from ..params import NEURON_PRESETS, NOISE_PRESETS
+
+    if preset not in NEURON_PRESETS:
+        fail(f"unknown preset {preset!r}; choose one of {', '.join(NEURON_PRESETS)}")
+    if points < 5:
+        fail(f"--points must be >= 5, got {points}")
+    if not duration_ms > 0:
+        fail(f"--duration-ms must be > 0, got {duration_ms}")
+    if chains < 1:
+        fail(f"--chains must be >= 1, got {chains}")
+    if (low_mV is None) != (high_mV is None):
+        fail("give both --low-mv and --high-mv, or neither")
+    if low_mV is not None and not low_mV < high_mV:
+        fail(f"empty leak-potential range [{low_mV}, {high_mV}] mV")
+    _check_device(device)
+    noise = NOISE_PRESETS[preset]
+    if rate_hz is not None:
+        if rate_hz < 0:
+            fail(f"--rate-hz must be >= 0, got {rate_hz}")
+        noise = replace(noise, rate_exc_hz=rate_hz, rate_inh_hz=rate_hz)
+    rng = None if low_mV is None else (low_mV, high_mV)
+    cal = run_calibration(NEURON_PRESETS[preset], noise, e_leak_range_mV=rng, points=points,
+                          duration_ms=duration_ms, chains=chains, seed=seed, device=device)
+    if couplings:
+        cal = calibrate_couplings(cal, seed=seed + 1, device=device)
+    if out is not None:
+        cal.save(out)
+    if plot is not None:
+        from ..plots import plot_activation
+
+        plot_activation(cal, plot)
+    result = {"u0": cal.u0_mV, "alpha": cal.alpha_mV, "max_residual": cal.max_residual,
+              "rms_residual": cal.rms_residual, "points": points,
+              "e_leak_range_mV": [cal.e_leak_mV[0], cal.e_leak_mV[-1]],
+              "weight_scale_exc": cal.weight_scale_exc, "weight_scale_inh": cal.weight_scale_inh,
+              "units": {"u0": "mV", "alpha": "mV"}}
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"u0 = {cal.u0_mV:.3f} mV, alpha = {cal.alpha_mV:.3f} mV, "
+                   f"max |residual| = {cal.max_residual:.4f}")
+
+
+@app.command("sample-bm")
+def sample_bm(
+    units: int = typer.Option(5, help="units of each random Boltzmann machine"),
+    seed: int = typer.Option(0, help="seed of the (first) machine and of the sampling"),
+    machines: int = typer.Option(1, help="number of machines (seeds seed, seed+1, ...)"),
+    duration_ms: float = typer.Option(100_000.0, help="biological sampling time per machine"),
+    chains: int = typer.Option(10, help="chains the duration is split over"),
+    calibration: Path = typer.Option(None, help="calibration JSON (default: shipped sbs one)"),
+    synapses: str = typer.Option("renewing", help="renewing or additive"),
+    device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    plot: Path = typer.Option(None, help="write D_KL vs sampling time (PNG) here"),
+    json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Sample random Boltzmann machines (W, b uniform in [-1, 1]) with LIF neurons and Gibbs,
+    and compare both with the exact distribution."""
+    from ..experiments.small_bm import plot_kl_curves, run_small_bms, uniform_bm
+    from ..params import SynapseParams
+
+    if not 1 <= units <= 16:
+        fail(f"--units must be between 1 and 16, got {units}")
+    if machines < 1:
+        fail(f"--machines must be >= 1, got {machines}")
+    if not duration_ms > 0:
+        fail(f"--duration-ms must be > 0, got {duration_ms}")
+    if chains < 1:
+        fail(f"--chains must be >= 1, got {chains}")
+    if synapses not in ("renewing", "additive"):
+        fail(f"--synapses must be renewing or additive, got {synapses!r}")
+    _check_device(device)
+    cal = _load_calibration(calibration)
+    bms = [uniform_bm(units, seed + k) for k in range(machines)]
+    res = run_small_bms(bms, cal, duration_ms=duration_ms, chains=chains, seed=seed,
+                        device=device, synapse=SynapseParams(kind=synapses),
+                        progress=not json_out)
+    if plot is not None:
+        plot_kl_curves(res, plot)
+    s = res.summary()
+    out = {**s, "kl_lif": s["kl_lif"]["median"], "kl_gibbs": s["kl_gibbs"]["median"],
+           "kl_lif_stats": s["kl_lif"], "kl_gibbs_stats": s["kl_gibbs"]}
+    out.update(units=units, seed=seed, duration_ms=duration_ms, chains=chains)
+    if json_out:
+        print_json(out)
+    else:
+        typer.echo(f"D_KL LIF {out['kl_lif']:.4f}  Gibbs {out['kl_gibbs']:.4f}  "
+                   f"max marginal error {out['marginals_max_err']:.3f}")

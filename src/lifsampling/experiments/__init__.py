@@ -1,0 +1,1 @@
+"""Experiments: one module per workflow or figure, composed from the library layers."""
