@@ -107,3 +107,255 @@ def marginal_kl(m_target, m_sampled, eps: float = 1e-10) -> float:
     t0 = torch.where(a < 1, (1 - a) * ((1 - a).clamp_min(1e-300).log() - (1 - b).log()),
                      torch.zeros_like(a))
     return float((t1 + t0).sum())
+
+
+# --------------------------------------------------------------------------------------------
+# indirect sampling likelihood (Breuleux, Bengio & Vincent 2011)
+# --------------------------------------------------------------------------------------------
+def _binary_2d(x, name: str) -> torch.Tensor:
+    t = _as_tensor(x, torch.float32)
+    if t.ndim != 2 or t.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty (n, D) array, got {tuple(t.shape)}")
+    return t
+
+
+def isl_per_example(samples, test, beta: float = 0.95, batch_size: int = 500) -> torch.Tensor:
+    r"""log p̂_β(x) for every test vector x (float64 (M,)).
+
+    p̂_β(x) = (1/N) Σ_j β^{D−H_j(x)} (1−β)^{H_j(x)}, H_j the Hamming distance from x to sample
+    s_j (product-of-Bernoulli Parzen window; research notes §3.1 [V]). Hamming distances come
+    from one matrix product, H = D − (X Sᵀ + (1−X)(1−S)ᵀ).
+    """
+    S, X = _binary_2d(samples, "samples"), _binary_2d(test, "test")
+    if S.shape[1] != X.shape[1]:
+        raise ValueError(f"samples have {S.shape[1]} units, test vectors {X.shape[1]}")
+    if not 0.5 <= beta < 1:
+        raise ValueError(f"beta must be in [0.5, 1), got {beta}")
+    D, N = S.shape[1], S.shape[0]
+    lb, l1b = math.log(beta), math.log1p(-beta)
+    out = []
+    for i in range(0, X.shape[0], batch_size):
+        xb = X[i:i + batch_size]
+        agree = xb @ S.T + (1 - xb) @ (1 - S).T                      # (b, N) = D − H
+        logk = agree.double() * lb + (D - agree.double()) * l1b
+        out.append(torch.logsumexp(logk, dim=1) - math.log(N))
+    return torch.cat(out)
+
+
+def isl(samples, test, beta: float = 0.95) -> float:
+    """ISL(S; T) = mean over test vectors of log p̂_β(x), in nats per vector."""
+    return float(isl_per_example(samples, test, beta).mean())
+
+
+def isl_select_beta(samples, validation, betas=None) -> tuple[float, float]:
+    """β maximising the ISL of a validation split (grid over [0.5, 1), 100 values by default,
+    as in the public ISL routines, research notes §3.1). Returns (beta, isl_at_beta)."""
+    grid = np.linspace(0.5, 0.995, 100) if betas is None else np.asarray(betas, dtype=float)
+    S, V = _binary_2d(samples, "samples"), _binary_2d(validation, "validation")
+    if S.shape[1] != V.shape[1]:
+        raise ValueError(f"samples have {S.shape[1]} units, validation vectors {V.shape[1]}")
+    agree = torch.cat([vb @ S.T + (1 - vb) @ (1 - S).T for vb in V.split(500)]).double()
+    D, N = S.shape[1], S.shape[0]
+    best = (float("nan"), -float("inf"))
+    for b in grid:
+        val = float((torch.logsumexp(agree * math.log(b) + (D - agree) * math.log1p(-b), 1)
+                     - math.log(N)).mean())
+        if val > best[1]:
+            best = (float(b), val)
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# mixing: classes of produced images
+# --------------------------------------------------------------------------------------------
+def _per_chain(labels) -> np.ndarray:
+    y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    if y.ndim == 1:
+        y = y[None]
+    if y.ndim != 2 or y.shape[1] == 0:
+        raise ValueError("labels must be (S,) or (chains, S)")
+    return y
+
+
+def class_switches(labels, per: float | None = 1000.0) -> float:
+    """Number of t with ŷ_t ≠ ŷ_{t−1} (within each chain), per ``per`` samples (None: count).
+
+    labels: (S,) or (chains, S). The rate divides by the number of consecutive pairs.
+    """
+    y = _per_chain(labels)
+    sw = float((y[:, 1:] != y[:, :-1]).sum())
+    if per is None:
+        return sw
+    pairs = y.shape[0] * (y.shape[1] - 1)
+    return per * sw / pairs if pairs else 0.0
+
+
+def confident_class_switches(probs, threshold: float = 0.9, per: float | None = 1000.0) -> float:
+    """Class switches counted only between consecutive samples that are *both* classified with
+    probability ≥ ``threshold`` (suppresses flicker between ambiguous images; research notes
+    §3.3 item 4).
+
+    probs: (S, C) or (chains, S, C) class probabilities of consecutive samples. Returns switches
+    per ``per`` consecutive pairs (all pairs, confident or not, are counted in the denominator;
+    ``per=None`` gives the raw count).
+    """
+    p = _as_tensor(probs, torch.float64)
+    if p.ndim == 2:
+        p = p[None]
+    if p.ndim != 3 or p.shape[1] == 0:
+        raise ValueError("probs must be (S, C) or (chains, S, C)")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    conf, cls = p.max(-1)
+    ok = (conf >= threshold)
+    both = ok[:, 1:] & ok[:, :-1]
+    sw = float((both & (cls[:, 1:] != cls[:, :-1])).sum())
+    if per is None:
+        return sw
+    pairs = p.shape[0] * (p.shape[1] - 1)
+    return per * sw / pairs if pairs else 0.0
+
+
+def classes_visited(labels, n_classes: int = 10) -> np.ndarray:
+    """Number of distinct classes in each chain, (chains,)."""
+    y = _per_chain(labels)
+    return np.array([len(np.unique(row[(row >= 0) & (row < n_classes)])) for row in y])
+
+
+def class_histogram(labels, n_classes: int = 10) -> np.ndarray:
+    """Fraction of samples in each class (all chains pooled), (n_classes,)."""
+    y = _per_chain(labels).ravel().astype(np.int64)
+    counts = np.bincount(y[(y >= 0) & (y < n_classes)], minlength=n_classes).astype(float)
+    return counts / max(counts.sum(), 1.0)
+
+
+def class_histogram_distance(labels, proportions, eps: float = 1e-10) -> dict:
+    """Class histogram q̂ of the samples against the data's proportions q.
+
+    Returns {"histogram": q̂, "total_variation": ½ Σ|q − q̂|, "kl": D_KL(q ‖ q̂) (pseudocount
+    eps on q̂), "entropy": H(q̂)} (nats).
+    """
+    q = np.asarray(proportions, dtype=float)
+    q = q / q.sum()
+    qh = class_histogram(labels, q.size)
+    qe = (qh + eps) / (1 + eps * q.size)
+    mask = q > 0
+    kl = float((q[mask] * np.log(q[mask] / qe[mask])).sum())
+    ent = float(-(qh[qh > 0] * np.log(qh[qh > 0])).sum())
+    return {"histogram": qh.tolist(), "total_variation": float(0.5 * np.abs(q - qh).sum()),
+            "kl": kl, "entropy": ent}
+
+
+# --------------------------------------------------------------------------------------------
+# autocorrelation (Sokal 1997) and effective sample size
+# --------------------------------------------------------------------------------------------
+def autocorrelation(x) -> np.ndarray:
+    """Normalised autocorrelation ρ(k), k = 0..S−1, of a scalar series (S,) or of several chains
+    (chains, S) (autocovariances averaged over chains, each about its own mean), via FFT."""
+    a = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=float)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] < 2:
+        raise ValueError("series must be (S,) or (chains, S) with S >= 2")
+    S = a.shape[1]
+    a = a - a.mean(1, keepdims=True)
+    n = 1 << (2 * S - 1).bit_length()
+    f = np.fft.rfft(a, n=n, axis=1)
+    acov = np.fft.irfft(f * np.conj(f), n=n, axis=1)[:, :S].mean(0) / S
+    if acov[0] <= 0:
+        return np.concatenate([[1.0], np.zeros(S - 1)])
+    return acov / acov[0]
+
+
+def integrated_autocorr_time(x, c: float = 5.0) -> float:
+    """τ_int = 1 + 2 Σ_{k=1}^{M} ρ(k) with Sokal's automatic window: the smallest M with
+    M ≥ c τ_int(M) (c = 5). In units of samples. A constant series gives 1."""
+    rho = autocorrelation(x)
+    taus = 1 + 2 * np.cumsum(rho[1:])
+    for m in range(1, len(taus) + 1):
+        if m >= c * taus[m - 1]:
+            return float(max(taus[m - 1], 1e-12))
+    return float(taus[-1])
+
+
+def effective_sample_size(x, c: float = 5.0) -> float:
+    """ESS = (chains × S) / τ_int (research notes §3.3)."""
+    a = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=float)
+    return float(a.size / integrated_autocorr_time(a, c))
+
+
+# --------------------------------------------------------------------------------------------
+# independent MNIST classifier (trained once, cached without pickle)
+# --------------------------------------------------------------------------------------------
+class LinearClassifier:
+    """Multinomial logistic regression p(c|x) = softmax(x Cᵀ + d) from stored arrays."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, meta: dict | None = None):
+        self.coef = np.asarray(coef, dtype=np.float32)
+        self.intercept = np.asarray(intercept, dtype=np.float32)
+        self.meta = meta or {}
+        if self.coef.ndim != 2 or self.intercept.shape != (self.coef.shape[0],):
+            raise ValueError("classifier arrays have inconsistent shapes")
+
+    @property
+    def n_features(self) -> int:
+        return int(self.coef.shape[1])
+
+    def predict_proba(self, x) -> np.ndarray:
+        """(S, n_classes) class probabilities of images x (S, 784) (0/1 or [0, 1])."""
+        a = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+        lead = a.shape[:-1]
+        a = a.reshape(-1, a.shape[-1])[:, : self.n_features]
+        z = a @ self.coef.T + self.intercept
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(1, keepdims=True)
+        return p.reshape(*lead, -1)
+
+    def predict(self, x) -> np.ndarray:
+        return self.predict_proba(x).argmax(-1)
+
+
+def mnist_classifier(data: str = "auto", refresh: bool = False,
+                     max_train: int = 20000, seed: int = 0) -> LinearClassifier:
+    """The independent classifier of produced images: scikit-learn ``LogisticRegression`` on
+    threshold-binarised MNIST (pixel > 0.5), trained once and cached as npz (coefficients and a
+    JSON note, no pickle) in ``lifsampling.datasets.cache_dir()``.
+
+    ``data``: ``"auto"`` uses full MNIST when it is available locally (``$LIFSAMPLING_DATA`` or
+    the cache; no download), else the built-in subset; or ``"builtin"``/``"mnist"``/a directory.
+    At most ``max_train`` training images (first ones) are used.
+    """
+    import json
+
+    from .datasets import binarize, cache_dir, load_mnist
+    from .io import read_npz, write_npz
+
+    if data == "auto":
+        try:
+            ds = load_mnist("mnist", download=False)
+        except (FileNotFoundError, ValueError):
+            ds = load_mnist("builtin")
+    else:
+        ds = load_mnist(data, download=False) if data == "mnist" else load_mnist(data)
+    tag = f"{ds.provenance['source']}_{min(max_train, len(ds.y_train))}_{seed}"
+    path = cache_dir() / f"classifier_logreg_{tag}.npz"
+    if path.is_file() and not refresh:
+        try:
+            d = read_npz(path, "cached classifier")
+            return LinearClassifier(d["coef"], d["intercept"], json.loads(str(d["meta"])))
+        except (ValueError, KeyError):
+            pass                                  # corrupt cache: retrain and overwrite
+    from sklearn.linear_model import LogisticRegression
+
+    n = min(max_train, len(ds.y_train))
+    xtr = binarize(ds.x_train[:n])
+    clf = LogisticRegression(C=0.05, max_iter=300, random_state=seed)
+    clf.fit(xtr, ds.y_train[:n])
+    acc = float((clf.predict(binarize(ds.x_test)) == ds.y_test).mean())
+    meta = {"model": "sklearn LogisticRegression(C=0.05, lbfgs)", "train_source":
+            ds.provenance["source"], "n_train": n, "binarization": "threshold 0.5",
+            "test_accuracy": acc}
+    write_npz(path, coef=clf.coef_.astype(np.float32), intercept=clf.intercept_.astype(
+        np.float32), meta=np.array(json.dumps(meta)))
+    return LinearClassifier(clf.coef_, clf.intercept_, meta)
