@@ -12,12 +12,18 @@ author's own prototype (§2d), with every number below *chosen* here:
   conductance jump ``g_inh_per_input_uS``, i.e. an inhibitory drive proportional to the number of
   active inputs (the input's coding level) that normalises the response across digits.
 - Teacher (training only): Poisson excitation at ``teacher_rate_hz`` x ``g_teacher_uS`` onto the
-  target pool; non-target pools get no teacher.
+  target pool; the non-target pools get Poisson inhibition at the same rate x ``g_anti_uS``,
+  which moves their input-driven rates into the rule's depression range.
 - Learning: BiCaLL with the stop-learning gate, bistability and binary weights. Depression on pre
   spikes (c_d1) is stronger than in the LR3 set (chosen: -0.06 instead of -0.021) so that the
-  rule is BCM-like in the *post* rate (LTD of active inputs for post rates of a few tens of Hz,
-  LTP for the teacher-driven rates; see the rate protocol); all learning constants are scaled by
-  ``lr`` (chosen 0.1) so that one image moves a hidden weight by a few percent.
+  rule is BCM-like in the *post* rate: for a 60 Hz input, independent Poisson spiking gives LTD
+  for post rates up to about 100 Hz and LTP above (non-target pools, pushed down by the
+  anti-teacher, depress their active inputs; the teacher-driven target pool at 150-250 Hz
+  potentiates them). The stop trace is faster than in LR3 (chosen: tau_stop 20 ms, jump 0.2,
+  window 0.1 < x_stop < 0.6, i.e. roughly 5 Hz < rate < 300 Hz) so that it settles within one
+  100 ms presentation; it stops learning in silent neurons and in target neurons already driven
+  far above the teacher alone. All learning constants are scaled by ``lr`` (chosen 0.1) so that
+  one image moves a hidden weight by about 0.01-0.03.
 - Recurrent version: the output neurons are also connected all-to-all (no self-connections) by
   excitatory BiCaLL synapses (conductance ``g_rec_uS`` x w_eff), learned by the same rule at the
   same time.
@@ -56,19 +62,22 @@ class MnistConfig:
     n_test: int = 10000
     epochs: int = 1
     pool: int = 10
+    n_in: int = 784
+    n_classes: int = 10
     present_ms: float = 100.0
     dt_ms: float = 1.0
     input_rate_hz: float = 60.0
-    g_in_uS: float = 0.003
+    g_in_uS: float = 0.0008
     g_inh_per_input_uS: float = 0.0006
     teacher_rate_hz: float = 1500.0
-    g_teacher_uS: float = 0.0013
+    g_teacher_uS: float = 0.003
+    g_anti_uS: float = 0.003
     g_rec_uS: float = 0.002
     lr: float = 0.1
-    c_d1: float = -0.04
-    tau_stop_ms: float = 50.0
-    a_stop: float = 0.1
-    theta_stop_high: float = 0.5
+    c_d1: float = -0.06
+    tau_stop_ms: float = 20.0
+    a_stop: float = 0.2
+    theta_stop_high: float = 0.6
     w_init_p_up: float = 0.1
     batch: int = 16
     seed: int = 0
@@ -113,18 +122,19 @@ def load_mnist(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 # -- network --------------------------------------------------------------------------------
 class CalciumClassifier:
-    """Input Poisson layer -> plastic BiCaLL synapses -> 10 x pool LIF outputs (+ recurrence)."""
+    """Input Poisson layer -> plastic BiCaLL synapses -> n_classes x pool LIF outputs
+    (+ plastic recurrence). Works for any input size ``n_in`` (e.g. random patterns in tests)."""
 
     def __init__(self, cfg: MnistConfig, device: torch.device) -> None:
         self.cfg, self.dev = cfg, device
-        self.n_out = 10 * cfg.pool
+        self.n_out = cfg.n_classes * cfg.pool
         self.rule = BiCaLL(cfg.rule_params())
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
         e_leak = torch.full((self.n_out,), MNIST_NEURON.e_leak_mV, device=device)
         self.consts = make_constants(MNIST_NEURON, e_leak, cfg.dt_ms)
-        w0 = (torch.rand(1, 784, self.n_out, generator=self.gen, device=device)
+        w0 = (torch.rand(1, cfg.n_in, self.n_out, generator=self.gen, device=device)
               < cfg.w_init_p_up).float() * 0.7 + 0.15  # hidden weights 0.15 or 0.85
-        self.ff = self.rule.init_state(1, 784, self.n_out, w0, device=device)
+        self.ff = self.rule.init_state(1, cfg.n_in, self.n_out, w0, device=device)
         self.recurrent = cfg.architecture == "recurrent"
         if self.recurrent:
             self.rec = self.rule.init_state(1, self.n_out, self.n_out, 0.15, device=device)
@@ -139,7 +149,7 @@ class CalciumClassifier:
         steps = round(cfg.present_ms / cfg.dt_ms)
         p_in = images * (cfg.input_rate_hz * cfg.dt_ms * 1e-3)
         st = initial_state(b, self.n_out, c, device=self.dev)
-        zeros_pre = torch.zeros(b, 784, device=self.dev)
+        zeros_pre = torch.zeros(b, cfg.n_in, device=self.dev)
         zeros_post = torch.zeros(b, self.n_out, device=self.dev)
         ff = self.ff._replace(pre=zeros_pre, post=zeros_post, stop=zeros_post.clone())
         if self.recurrent:
@@ -154,7 +164,7 @@ class CalciumClassifier:
         w_eff = rule.weight(ff)[0]
         w_rec = rule.weight(rec)[0] * self.no_self if self.recurrent else None
         for _ in range(steps):
-            in_spk = torch.rand(b, 784, generator=self.gen, device=self.dev) < p_in
+            in_spk = torch.rand(b, cfg.n_in, generator=self.gen, device=self.dev) < p_in
             s_f = in_spk.float()
             g_e = cfg.g_in_uS * (s_f @ w_eff)
             if self.recurrent:
@@ -163,6 +173,9 @@ class CalciumClassifier:
                 n_t = torch.poisson(torch.full_like(teach, p_teach), generator=self.gen)
                 g_e = g_e + cfg.g_teacher_uS * n_t * teach
             g_i = (cfg.g_inh_per_input_uS * s_f.sum(1, keepdim=True)).expand(b, self.n_out)
+            if teach is not None and cfg.g_anti_uS > 0:
+                n_a = torch.poisson(torch.full_like(teach, p_teach), generator=self.gen)
+                g_i = g_i + cfg.g_anti_uS * n_a * (1 - teach)
             st, out_spk, _ = lif_step(st, c, g_e, g_i)
             counts += out_spk
             if learn:
@@ -178,7 +191,7 @@ class CalciumClassifier:
         return counts
 
     def predict(self, counts: torch.Tensor) -> torch.Tensor:
-        per_class = counts.reshape(counts.shape[0], 10, self.cfg.pool).sum(-1)
+        per_class = counts.reshape(counts.shape[0], self.cfg.n_classes, self.cfg.pool).sum(-1)
         return per_class.argmax(1)
 
 
@@ -250,3 +263,24 @@ def weight_images(w_hidden: np.ndarray, pool: int, theta: float = 0.5) -> np.nda
     """Per-class images (10, 28, 28): fraction of a pool's synapses from each pixel that are UP."""
     up = (w_hidden > theta).astype(np.float32).reshape(784, 10, pool)
     return up.mean(-1).T.reshape(10, 28, 28)
+
+
+def plot_weights(w_hidden: np.ndarray, pool: int, path: str | Path, title: str = "") -> None:
+    """Save the per-class weight images (fraction of each pool's synapses UP) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    imgs = weight_images(w_hidden, pool)
+    fig, ax = plt.subplots(1, 10, figsize=(12, 1.8))
+    for k in range(10):
+        ax[k].imshow(imgs[k], cmap="gray_r", vmin=0, vmax=1)
+        ax[k].set_title(str(k), fontsize=9)
+        ax[k].axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
