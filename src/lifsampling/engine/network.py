@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -16,6 +17,7 @@ from .synapses import initial_stp_state, make_stp_constants, propagate, stp_step
 
 MEMORY_LIMIT_BYTES = 4 * 1024**3
 MAX_JOINT_UNITS = 20
+SMALL_PROBLEM_ELEMENTS = 65_536  # chains x neurons below which the CPU runs single-threaded
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -75,6 +77,22 @@ def _estimate_bytes(net: Network, chains: int, steps: int, dt: float, rec: Recor
     return total
 
 
+@contextmanager
+def _cpu_threads(device: torch.device, elements: int):
+    """Run small CPU problems on one thread: per-step tensors of a few thousand elements gain
+    nothing from intra-op parallelism, and its spin-waiting slows them down many-fold when the
+    cores are shared."""
+    if device.type != "cpu" or elements >= SMALL_PROBLEM_ELEMENTS:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float = 0.1,
              burn_in_ms: float = 0.0, seed: int = 0, device: str | torch.device = "auto",
              dtype: torch.dtype = torch.float32, record: Record | None = None,
@@ -97,10 +115,19 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
         raise ValueError(f"chains must be >= 1, got {chains}")
     rec = record or Record()
     net.validate()
+    dev = resolve_device(device)
+    with _cpu_threads(dev, chains * net.n):
+        return _run(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dev, dtype, rec, v0_mV,
+                    progress, e_leak_schedule, memory_limit_bytes)
+
+
+def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms: float,
+         seed: int, dev: torch.device, dtype: torch.dtype, rec: Record, v0_mV: float | None,
+         progress: bool, e_leak_schedule: Callable[[float], torch.Tensor] | None,
+         memory_limit_bytes: int) -> SimulationResult:
     n = net.n
     if rec.joint_states and n > MAX_JOINT_UNITS:
         raise ValueError(f"joint_states needs N <= {MAX_JOINT_UNITS} neurons, got {n}")
-    dev = resolve_device(device)
     steps = round(duration_ms / dt_ms)
     burn = round(burn_in_ms / dt_ms)
     need = _estimate_bytes(net, chains, steps, dt_ms, rec)
