@@ -117,7 +117,7 @@ def classification_accuracy(rbm: RBM, x: torch.Tensor, y: torch.Tensor) -> float
 def train_rbm(v_train: torch.Tensor, config: TrainConfig = TrainConfig(), n_labels: int = 0,
               eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
               progress: bool = True, init: RBM | None = None,
-              log=None) -> tuple[RBM, list[dict]]:
+              log=None, checkpoint=None) -> tuple[RBM, list[dict]]:
     """Train an RBM on binary visible vectors by CD-k or PCD.
 
     Args:
@@ -129,6 +129,8 @@ def train_rbm(v_train: torch.Tensor, config: TrainConfig = TrainConfig(), n_labe
         progress: show a rich progress bar with the running reconstruction error.
         init: start from this RBM instead of :func:`init_rbm`.
         log: optional callable receiving each epoch's history dict.
+        checkpoint: optional callable ``checkpoint(rbm, history)`` after every epoch (e.g. to
+            save the model so an interrupted run keeps its last complete epoch).
     Returns:
         (rbm, history): history holds one dict per epoch (``epoch``, ``recon_error`` = mean
         squared error per visible unit of the one-step reconstruction p(v|h), ``lr``,
@@ -222,6 +224,8 @@ def train_rbm(v_train: torch.Tensor, config: TrainConfig = TrainConfig(), n_labe
             history.append(entry)
             if log is not None:
                 log(entry)
+            if checkpoint is not None:
+                checkpoint(RBM(W.clone(), bv.clone(), bh.clone(), n_labels), history)
             if bar is not None and "test_accuracy" in entry:
                 bar.update(task, info=f"epoch {epoch + 1} recon {entry['recon_error']:.4f} "
                                       f"acc {entry['test_accuracy']:.4f}")

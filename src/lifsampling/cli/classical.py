@@ -89,12 +89,15 @@ def train_rbm_cmd(
         typer.echo(json.dumps({k: round(x, 5) if isinstance(x, float) else x
                                for k, x in entry.items()}), err=True)
 
+    def save(model, hist, complete: bool) -> None:
+        save_rbm(out, model, cfg, data=prov, history=hist,
+                 extra={"training_wall_s": time.perf_counter() - t0, "device": str(dev),
+                        "torch_threads": threads, "complete": complete})
+
     rbm, hist = train_rbm(v.to(dev), cfg, n_labels=10, eval_data=(xte.to(dev), yte),
-                          progress=progress, log=log)
+                          progress=progress, log=log,
+                          checkpoint=lambda m, h: save(m, h, len(h) == cfg.epochs))
     wall = time.perf_counter() - t0
-    save_rbm(out, rbm, cfg, data=prov, history=hist,
-             extra={"training_wall_s": wall, "device": str(dev),
-                    "torch_threads": threads})
     typer.echo(f"saved {out}: test accuracy {hist[-1]['test_accuracy']:.4f}, "
                f"training {wall:.1f} s on {dev}")
 
