@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..params import NeuronParams, NoiseParams, SynapseParams
+from .fused import compiled_step
 from .monitors import Record, SimulationResult
 from .neuron import initial_state, lif_step, make_constants
 from .noise import PoissonBackground
@@ -98,6 +99,7 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
              dtype: torch.dtype = torch.float32, record: Record | None = None,
              v0_mV: float | None = None, progress: bool = False,
              e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
+             compile: bool = False,
              memory_limit_bytes: int = MEMORY_LIMIT_BYTES) -> SimulationResult:
     """Run ``chains`` independent copies of ``net`` for ``burn_in_ms + duration_ms``.
 
@@ -106,6 +108,9 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     ``e_leak_schedule(t_ms)``, if given, returns the leak potentials (N,) or (B, N) in mV for the
     step starting at ``t_ms`` (``t_ms`` counts from the start of the burn-in), e.g. to track the
     drift of the activation function's midpoint under an oscillating background.
+    ``compile=True`` runs the element-wise work of a step as one ``torch.compile``-d kernel
+    (worth it for large B x N; the first call compiles for a minute; constant background rates
+    only, otherwise the eager path runs); see :mod:`lifsampling.engine.fused`.
     """
     if not duration_ms > 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
@@ -117,6 +122,11 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     net.validate()
     dev = resolve_device(device)
     with _cpu_threads(dev, chains * net.n):
+        if compile and not net.noise.time_varying:
+            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                torch.manual_seed(seed)
+                return _run(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dev, dtype, rec,
+                            v0_mV, progress, e_leak_schedule, memory_limit_bytes, fused=True)
         return _run(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dev, dtype, rec, v0_mV,
                     progress, e_leak_schedule, memory_limit_bytes)
 
@@ -124,7 +134,7 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
 def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms: float,
          seed: int, dev: torch.device, dtype: torch.dtype, rec: Record, v0_mV: float | None,
          progress: bool, e_leak_schedule: Callable[[float], torch.Tensor] | None,
-         memory_limit_bytes: int) -> SimulationResult:
+         memory_limit_bytes: int, fused: bool = False) -> SimulationResult:
     n = net.n
     if rec.joint_states and n > MAX_JOINT_UNITS:
         raise ValueError(f"joint_states needs N <= {MAX_JOINT_UNITS} neurons, got {n}")
@@ -163,20 +173,29 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
         chain_offset = torch.arange(chains, device=dev) * 2**n
 
     pending: tuple[torch.Tensor, torch.Tensor] | None = None  # recurrent jumps, 1-step delay
+    if fused:
+        step = compiled_step()
+        zeros = torch.zeros(chains, n, device=dev, dtype=dtype)
     t0 = time.perf_counter()
     bar = _progress(progress, burn + steps)
     for k in range(burn + steps):
         t_ms = k * dt_ms
         if e_leak_schedule is not None:
             c = c._replace(e_leak=torch.as_tensor(e_leak_schedule(t_ms), device=dev, dtype=dtype))
-        bg_e, bg_i = noise.draw((chains, n), t_ms + 0.5 * dt_ms, gen)
-        if pending is not None:
-            bg_e = bg_e + pending[0]
-            bg_i = bg_i + pending[1]
-        state, spikes, z = lif_step(state, c, bg_e, bg_i)
-        if has_recurrent:
-            stp, efficacy = stp_step(stp, sc, spikes)
-            pending = propagate(efficacy, spikes, w_split, n)
+        if fused:
+            pe, pi = pending if pending is not None else (zeros, zeros)
+            state, stp, spikes, z, efficacy = step(state, stp, pe, pi, c, sc, *noise.table())
+            if has_recurrent:
+                pending = propagate(efficacy, spikes, w_split, n)
+        else:
+            bg_e, bg_i = noise.draw((chains, n), t_ms + 0.5 * dt_ms, gen)
+            if pending is not None:
+                bg_e = bg_e + pending[0]
+                bg_i = bg_i + pending[1]
+            state, spikes, z = lif_step(state, c, bg_e, bg_i)
+            if has_recurrent:
+                stp, efficacy = stp_step(stp, sc, spikes)
+                pending = propagate(efficacy, spikes, w_split, n)
         if k >= burn:
             kk = k - burn
             spike_counts += spikes

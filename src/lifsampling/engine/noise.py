@@ -55,6 +55,10 @@ class PoissonBackground:
         self._dgi = torch.as_tensor(ni * self.noise.w_inh_uS, device=self.device, dtype=self.dtype)
         self._key = (rate_e, rate_i)
 
+    def table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(CDF without its last entry, exc jumps, inh jumps) of the current rates."""
+        return self._cdf, self._dge, self._dgi
+
     def draw(self, shape: tuple[int, int], t_ms: float,
              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Conductance jumps (µS) of the background spikes in the step that starts at ``t_ms``."""
