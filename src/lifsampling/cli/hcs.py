@@ -39,9 +39,12 @@ def hcs_compare(
     dt_ms: float = typer.Option(0.1, help="simulation time step (ms)"),
     seed: int = typer.Option(0),
     kl: bool = typer.Option(False, help="also: D_KL on 5-unit BMs, theory vs shipped calibration"),
+    curves: bool = typer.Option(True, help="simulate the curves (--no-curves: --kl only)"),
     kl_machines: int = typer.Option(10, help="machines for --kl"),
     kl_duration_ms: float = typer.Option(100_000.0, help="sampling time per machine for --kl"),
     plot: Path = typer.Option(Path("hcs_compare.png"), help="comparison plot (PNG)"),
+    theory_plot: Path = typer.Option(None, help="also plot the theory alone (sbs neuron, 3 kHz, "
+                                     "1 nS): activation, P_n, T_n (PNG)"),
     out: Path = typer.Option(None, help="write all curves and numbers as JSON here"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -84,15 +87,25 @@ def hcs_compare(
     if low_conductance:
         configs += [CurveConfig(r, 1.0, tau_syn_ms, tau_syn_ms, 10.0) for r in rates]
     rng = None if low_mV is None else (low_mV, high_mV)
-    results = run_grid(configs, points=points, duration_ms=duration_ms, chains=chains,
-                       dt_ms=dt_ms, seed=seed, e_leak_range_mV=rng, progress=not json_out)
-    plot_comparison(results, plot)
+    if not (curves or kl or theory_plot):
+        fail("--no-curves needs --kl or --theory-plot (nothing to do otherwise)")
+    results = []
+    if curves:
+        results = run_grid(configs, points=points, duration_ms=duration_ms, chains=chains,
+                           dt_ms=dt_ms, seed=seed, e_leak_range_mV=rng, progress=not json_out)
+        plot_comparison(results, plot)
     summary = {"curves": [{k: r[k] for k in ("name", "max_abs_error", "max_abs_z",
                                              "max_sim_se", "max_abs_error_no_filtering",
                                              "tau_eff_over_tau_syn", "g_syn_over_g_leak",
                                              "fit")} for r in results],
                "max_abs_error": {r["name"]: r["max_abs_error"] for r in results},
-               "plot": str(plot)}
+               "plot": str(plot) if curves else None}
+    if theory_plot is not None:
+        from ..experiments.hcs_compare import plot_theory
+        from ..params import SBS_TUTORIAL_NEURON, SBS_TUTORIAL_NOISE
+
+        summary["theory"] = plot_theory(SBS_TUTORIAL_NEURON, SBS_TUTORIAL_NOISE, theory_plot,
+                                        dt_ms=dt_ms)
     if kl:
         from .core import _load_calibration
 

@@ -203,3 +203,37 @@ def kl_comparison(calibration: Calibration, *, machines: int = 10, units: int = 
     out.update(machines=machines, units=units, duration_ms=duration_ms, chains=chains,
                seed=seed)
     return out
+
+
+def plot_theory(neuron: NeuronParams, noise: NoiseParams, path, *, dt_ms: float = 0.1,
+                n_max: int = 12) -> dict:
+    """Theory alone: activation with its logistic fit (and the tau_eff -> 0 limit), and seed
+    000's burst-length probabilities P_n and quiescence times T_n at five leak potentials."""
+    lo, hi = hcs.default_leak_range(neuron, noise)
+    grid = np.linspace(lo, hi, 201)
+    cal = hcs.theory_calibration(neuron, noise, e_leak_range_mV=(lo, hi), points=201,
+                                 dt_ms=dt_ms)
+    p0 = hcs.activation(neuron, noise, grid, dt_ms=dt_ms, synaptic_filtering=False)
+    picks = cal.u0_mV + cal.alpha_mV * np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    bt = hcs.burst_theory(neuron, noise, picks, dt_ms=dt_ms, n_max=n_max)
+    fig, (a1, a2, a3) = new_figure(1, 3, figsize=(11, 3.2))
+    a1.plot(grid, cal.p_on, label="HCS theory")
+    a1.plot(grid, cal.p(grid), "--", label=f"logistic fit (max res. {cal.max_residual:.3f})")
+    a1.plot(grid, p0, ":", color="gray", label=r"no filtering corr. ($\tau_{eff}\to 0$)")
+    a1.set_xlabel("E_l (mV)")
+    a1.set_ylabel("p(z=1)")
+    a1.legend(frameon=False, fontsize=7)
+    n = np.arange(1, n_max + 1)
+    for k, e in enumerate(picks):
+        lab = f"E_l = u0 {(e - cal.u0_mV) / cal.alpha_mV:+.0f} alpha"
+        a2.semilogy(n, bt.P_n[k], "o-", ms=3, label=lab)
+        a3.semilogy(n, bt.T_n_ms[k], "o-", ms=3, label=lab)
+    a2.set_xlabel("burst length n")
+    a2.set_ylabel("P_n")
+    a3.set_xlabel("burst length n")
+    a3.set_ylabel("T_n (ms)")
+    a2.legend(frameon=False, fontsize=7)
+    save_figure(fig, path)
+    return {"u0_mV": cal.u0_mV, "alpha_mV": cal.alpha_mV, "max_fit_residual": cal.max_residual,
+            "mean_burst_spikes": bt.mean_burst_spikes.tolist(),
+            "mean_quiescence_ms": bt.mean_quiescence_ms.tolist()}
