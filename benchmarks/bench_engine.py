@@ -1,0 +1,168 @@
+"""Engine throughput against Brian2 on the same 1294-neuron network, in the same run.
+
+Throughput = chains x biological seconds simulated per wall-clock second. Each configuration
+runs in a fresh subprocess so its peak resident memory (ru_maxrss) is its own.
+
+    python benchmarks/bench_engine.py                     # CPU: B = 1, 16, 256 and Brian2
+    python benchmarks/bench_engine.py --device cuda --chains 1 256 1024 4096 --no-brian2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+N_VISIBLE, N_HIDDEN = 794, 500
+HERE = Path(__file__).resolve().parent
+
+
+def rbm_network():
+    """RBM-shaped random network mapped with the shipped sbs calibration: W ~ U(-0.5, 0.5)
+    between layers, biases ~ U(-1, 1); mean rate ~40 Hz."""
+    from lifsampling.experiments.small_bm import default_calibration
+    from lifsampling.mapping import bm_to_network
+
+    g = torch.Generator().manual_seed(0)
+    n = N_VISIBLE + N_HIDDEN
+    W = torch.zeros(n, n, dtype=torch.float64)
+    Wvh = torch.rand(N_VISIBLE, N_HIDDEN, generator=g, dtype=torch.float64) - 0.5
+    W[:N_VISIBLE, N_VISIBLE:] = Wvh
+    W[N_VISIBLE:, :N_VISIBLE] = Wvh.T
+    b = 2 * torch.rand(n, generator=g, dtype=torch.float64) - 1
+    return bm_to_network(W, b, default_calibration())
+
+
+def run_ours(chains: int, duration_ms: float, device: str, compile: bool) -> dict:
+    import resource
+
+    from lifsampling.engine import simulate
+
+    net = rbm_network()
+    if compile:  # compile and warm up outside the timed run
+        simulate(net, 1.0, chains=chains, device=device, compile=True)
+    t0 = time.perf_counter()
+    res = simulate(net, duration_ms, chains=chains, device=device, compile=compile, seed=1)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    out = {"simulator": "lifsampling" + (" (compiled)" if compile else ""), "chains": chains,
+           "duration_ms": duration_ms, "wall_s": wall,
+           "chain_bio_s_per_wall_s": chains * duration_ms * 1e-3 / wall,
+           "mean_rate_hz": float(res.rates_hz.mean()),
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.startswith("cuda"):
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def run_brian2(duration_ms: float) -> dict:
+    import resource
+
+    import brian2 as b2
+    import numpy as np
+
+    net = rbm_network()
+    p, noise = net.neuron, net.noise
+    try:
+        b2.prefs.codegen.target = "cython"
+        target = "cython"
+    except Exception:  # pragma: no cover - depends on the machine
+        b2.prefs.codegen.target = "numpy"
+        target = "numpy"
+    b2.defaultclock.dt = 0.1 * b2.ms
+    ns = {"C": p.cm_nF * b2.nF, "g_l": p.g_leak_uS * b2.uS, "E_e": p.e_rev_exc_mV * b2.mV,
+          "E_i": p.e_rev_inh_mV * b2.mV, "tau_e": p.tau_syn_exc_ms * b2.ms,
+          "tau_i": p.tau_syn_inh_ms * b2.ms, "v_th": p.v_thresh_mV * b2.mV,
+          "v_reset": p.v_reset_mV * b2.mV}
+    eqs = """
+    dv/dt = (g_l*(E_l - v) + ge*(E_e - v) + gi*(E_i - v))/C : volt (unless refractory)
+    dge/dt = -ge/tau_e : siemens
+    dgi/dt = -gi/tau_i : siemens
+    E_l : volt
+    """
+    n = net.n
+    g = b2.NeuronGroup(n, eqs, threshold="v >= v_th", reset="v = v_reset",
+                       refractory=(p.tau_ref_ms + 0.1) * b2.ms, method="exponential_euler",
+                       namespace=ns)
+    g.E_l = net.e_leak_mV.numpy() * b2.mV
+    g.v = net.e_leak_mV.numpy() * b2.mV
+    w = net.weights_uS.numpy()
+    pre, post = np.nonzero(w > 0)
+    se = b2.Synapses(g, g, "w : siemens", on_pre="ge += w", delay=0.1 * b2.ms)
+    se.connect(i=pre, j=post)
+    se.w = w[pre, post] * b2.uS
+    pre, post = np.nonzero(w < 0)
+    si = b2.Synapses(g, g, "w : siemens", on_pre="gi += w", delay=0.1 * b2.ms)
+    si.connect(i=pre, j=post)
+    si.w = -w[pre, post] * b2.uS
+    pe = b2.PoissonInput(g, "ge", 1, noise.rate_exc_hz * b2.Hz, weight=noise.w_exc_uS * b2.uS)
+    pi = b2.PoissonInput(g, "gi", 1, noise.rate_inh_hz * b2.Hz, weight=noise.w_inh_uS * b2.uS)
+    mon = b2.SpikeMonitor(g)
+    bnet = b2.Network(g, se, si, pe, pi, mon)
+    bnet.run(1 * b2.ms)  # code generation and compilation, not timed
+    t0 = time.perf_counter()
+    bnet.run(duration_ms * b2.ms)
+    wall = time.perf_counter() - t0
+    return {"simulator": f"brian2 {b2.__version__} ({target}, 1 thread)", "chains": 1,
+            "duration_ms": duration_ms, "wall_s": wall,
+            "chain_bio_s_per_wall_s": duration_ms * 1e-3 / wall,
+            "mean_rate_hz": len(mon.i) / n / ((duration_ms + 1) * 1e-3),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _subprocess(call: str) -> dict:
+    code = f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench_engine as b; " \
+           f"print('RESULT ' + json.dumps({call}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--chains", type=int, nargs="+", default=[1, 16, 256])
+    ap.add_argument("--bio-s", type=float, default=20.0,
+                    help="chain-biological seconds per configuration (duration = this / chains,"
+                         " at least 50 ms)")
+    ap.add_argument("--brian2-ms", type=float, default=500.0)
+    ap.add_argument("--no-brian2", action="store_true")
+    ap.add_argument("--compile", choices=["yes", "no", "both"], default="both")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "engine_cpu.json")
+    a = ap.parse_args()
+    rows = []
+    if not a.no_brian2:
+        rows.append(_subprocess(f"b.run_brian2({a.brian2_ms})"))
+        print(rows[-1], flush=True)
+    modes = {"yes": [True], "no": [False], "both": [False, True]}[a.compile]
+    for b in a.chains:
+        dur = max(50.0, a.bio_s * 1e3 / b)
+        for comp in modes:
+            if comp and b == 1:
+                continue
+            rows.append(_subprocess(f"b.run_ours({b}, {dur}, {a.device!r}, {comp})"))
+            print(rows[-1], flush=True)
+    ref = next((r for r in rows if r["simulator"].startswith("brian2")), None)
+    for r in rows:
+        if ref is not None:
+            r["ratio_vs_brian2"] = r["chain_bio_s_per_wall_s"] / ref["chain_bio_s_per_wall_s"]
+    result = {"machine": platform.processor() or platform.machine(),
+              "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "cpu_count": __import__("os").cpu_count(), "rows": rows}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'simulator':40s} {'B':>5s} {'chain-bio-s/s':>14s} {'x Brian2':>9s} {'RSS MiB':>8s}")
+    for r in rows:
+        print(f"{r['simulator']:40s} {r['chains']:5d} {r['chain_bio_s_per_wall_s']:14.3f} "
+              f"{r.get('ratio_vs_brian2', float('nan')):9.2f} {r['peak_rss_mib']:8.0f}")
+
+
+if __name__ == "__main__":
+    main()
