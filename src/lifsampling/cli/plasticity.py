@@ -94,6 +94,7 @@ def train_calcium_mnist(
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     out: Path = typer.Option(None, help="write weights (npz) + results (json) to this folder"),
+    figures: Path = typer.Option(None, help="save the learned weights per class as a PNG here"),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Train a spiking classifier on MNIST with the BiCaLL rule only (teacher-driven)."""
@@ -112,8 +113,54 @@ def train_calcium_mnist(
         data_dir = Path(env) / "mnist" if (Path(env) / "mnist").is_dir() else Path(env)
     cfg = MnistConfig(architecture=architecture, n_train=n_train, n_test=n_test, epochs=epochs,
                       pool=pool, seed=seed, device=device)
-    res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out)
+    res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures)
     if json_out:
         print_json(res)
     else:
         typer.echo(f"test_accuracy {res['test_accuracy']:.4f}  (train {res['train_time_s']:.0f} s)")
+
+
+@app.command("plasticity-figures")
+def plasticity_figures(
+    out: Path = typer.Option(Path("out/calcium"), help="folder for the JSON results"),
+    figures: Path = typer.Option(Path("docs/figures"), help="folder for the PNG figures"),
+    reps: int = typer.Option(100, help="repetitions per protocol condition"),
+    correlation: bool = typer.Option(True, help="also run the correlated-spiking experiment"),
+    duration_ms: float = typer.Option(2_000.0, help="correlation: simulated time per run"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """STDP / frequency / rate protocols for both rules and the correlated-spiking experiment."""
+    from ..experiments.calcium_protocols import run_all
+
+    if reps <= 0 or duration_ms <= 0:
+        fail("--reps and --duration-ms must be > 0")
+    res = run_all(out, reps=reps, device=device, figures=figures)
+    summary = {"protocols_wall_s": res["wall_s"]}
+    if correlation:
+        from ..experiments.calcium_correlation import (
+            CorrelationConfig,
+            plot_correlation,
+            run_correlation,
+        )
+        from ..io import write_json
+
+        dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
+        cres = run_correlation(CorrelationConfig(duration_ms=duration_ms, device=dev),
+                               progress=not json_out)
+        write_json(Path(out) / "calcium_correlation.json", cres)
+        plot_correlation(cres, Path(figures) / "calcium_correlation.png")
+        summary.update({k: cres[k] for k in ("ratio_flips", "ratio_mean_abs_dw",
+                                              "rate_mismatch")})
+        summary["rate_hz"] = [cres["oscillation"]["rate_hz"], cres["none"]["rate_hz"]]
+    if json_out:
+        print_json(summary)
+    else:
+        for k, v in summary.items():
+            typer.echo(f"{k}: {v}")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -25,8 +25,10 @@ author's own prototype (§2d), with every number below *chosen* here:
   far above the teacher alone. All learning constants are scaled by ``lr`` (chosen 0.1) so that
   one image moves a hidden weight by about 0.01-0.03.
 - Recurrent version: the output neurons are also connected all-to-all (no self-connections) by
-  excitatory BiCaLL synapses (conductance ``g_rec_uS`` x w_eff), learned by the same rule at the
-  same time.
+  excitatory BiCaLL synapses (conductance ``g_rec_uS`` x w_eff, hidden weights start at 0.15,
+  i.e. DOWN), learned by the same rule at the same time, and every output spike inhibits all
+  outputs by ``g_rec_inh_uS`` (global recurrent inhibition, a soft winner-take-all). Recurrent
+  spikes arrive one step (1 ms) later.
 - Mini-batches of ``batch`` images are presented in parallel to the *same* network: each has
   its own neurons and traces, their weight updates are summed (``BiCaLL.on_spikes(shared=True)``).
   ``batch=1`` is strictly online learning.
@@ -72,7 +74,8 @@ class MnistConfig:
     teacher_rate_hz: float = 1500.0
     g_teacher_uS: float = 0.003
     g_anti_uS: float = 0.003
-    g_rec_uS: float = 0.002
+    g_rec_uS: float = 0.0005
+    g_rec_inh_uS: float = 0.0002
     lr: float = 0.1
     c_d1: float = -0.06
     tau_stop_ms: float = 20.0
@@ -168,11 +171,14 @@ class CalciumClassifier:
             s_f = in_spk.float()
             g_e = cfg.g_in_uS * (s_f @ w_eff)
             if self.recurrent:
-                g_e = g_e + cfg.g_rec_uS * (out_spk.float() @ w_rec)
+                o = out_spk.float()
+                g_e = g_e + cfg.g_rec_uS * (o @ w_rec)
             if teach is not None:
                 n_t = torch.poisson(torch.full_like(teach, p_teach), generator=self.gen)
                 g_e = g_e + cfg.g_teacher_uS * n_t * teach
             g_i = (cfg.g_inh_per_input_uS * s_f.sum(1, keepdim=True)).expand(b, self.n_out)
+            if self.recurrent:
+                g_i = g_i + cfg.g_rec_inh_uS * o.sum(1, keepdim=True)
             if teach is not None and cfg.g_anti_uS > 0:
                 n_a = torch.poisson(torch.full_like(teach, p_teach), generator=self.gen)
                 g_i = g_i + cfg.g_anti_uS * n_a * (1 - teach)
@@ -205,7 +211,8 @@ def evaluate(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor,
 
 
 def run_mnist(cfg: MnistConfig, data_dir: str | Path, out_dir: str | Path | None = None,
-              progress: bool = True, eval_every: int = 0) -> dict:
+              progress: bool = True, eval_every: int = 0,
+              figures: str | Path | None = None) -> dict:
     """Train on the first ``n_train`` images, test on the first ``n_test``; returns the results."""
     from ..engine.network import resolve_device
     from ..io import write_json, write_npz
@@ -256,6 +263,11 @@ def run_mnist(cfg: MnistConfig, data_dir: str | Path, out_dir: str | Path | None
             arrays["w_hidden_rec"] = net.rec.w[0].cpu().numpy()
         write_npz(out / f"calcium_mnist_{cfg.architecture}.npz", **arrays)
         write_json(out / f"calcium_mnist_{cfg.architecture}.json", res)
+    if figures is not None:
+        plot_weights(net.ff.w[0].cpu().numpy(), cfg.pool,
+                     Path(figures) / f"calcium_mnist_weights_{cfg.architecture}.png",
+                     f"BiCaLL {cfg.architecture}: fraction of UP synapses per pixel and class "
+                     f"(test accuracy {acc:.3f})")
     return res
 
 
