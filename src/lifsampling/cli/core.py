@@ -37,8 +37,8 @@ def calibrate(
     points: int = typer.Option(36, help="leak potentials on the sweep"),
     duration_ms: float = typer.Option(10_000.0, help="biological time per point and chain (ms)"),
     chains: int = typer.Option(4, help="independent runs per point"),
-    low_mV: float = typer.Option(None, help="sweep start (mV); default: found automatically"),
-    high_mV: float = typer.Option(None, help="sweep end (mV)"),
+    low_mv: float = typer.Option(None, help="sweep start (mV); default: found automatically"),
+    high_mv: float = typer.Option(None, help="sweep end (mV)"),
     couplings: bool = typer.Option(False, help="also measure the exc/inh weight scales"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
@@ -61,17 +61,17 @@ def calibrate(
         fail(f"--duration-ms must be > 0, got {duration_ms}")
     if chains < 1:
         fail(f"--chains must be >= 1, got {chains}")
-    if (low_mV is None) != (high_mV is None):
+    if (low_mv is None) != (high_mv is None):
         fail("give both --low-mv and --high-mv, or neither")
-    if low_mV is not None and not low_mV < high_mV:
-        fail(f"empty leak-potential range [{low_mV}, {high_mV}] mV")
+    if low_mv is not None and not low_mv < high_mv:
+        fail(f"empty leak-potential range [{low_mv}, {high_mv}] mV")
     _check_device(device)
     noise = NOISE_PRESETS[preset]
     if rate_hz is not None:
         if rate_hz < 0:
             fail(f"--rate-hz must be >= 0, got {rate_hz}")
         noise = replace(noise, rate_exc_hz=rate_hz, rate_inh_hz=rate_hz)
-    rng = None if low_mV is None else (low_mV, high_mV)
+    rng = None if low_mv is None else (low_mv, high_mv)
     cal = run_calibration(NEURON_PRESETS[preset], noise, e_leak_range_mV=rng, points=points,
                           duration_ms=duration_ms, chains=chains, seed=seed, device=device)
     if couplings:

@@ -1,0 +1,5 @@
+"""``python -m lifsampling`` is the ``lifsampling`` command."""
+
+from .cli import main
+
+main()
