@@ -1,0 +1,321 @@
+r"""The spiking classification RBM: a trained RBM (pixels + one-hot labels in the visible layer)
+mapped onto LIF samplers, used to classify (labels read out with the image clamped) and to
+generate (free running, visible layer read every 10 ms).
+
+Mapping (:mod:`lifsampling.mapping`, seed 000): the RBM over z = (v, h),
+p(z) ∝ exp(b_vᵀv + b_hᵀh + vᵀWh), is the Boltzmann machine with the block weight matrix
+[[0, W], [Wᵀ, 0]]; each unit becomes a neuron with leak E_l = u0 + alpha b and each weight a
+conductance (row = presynaptic). Unit order in the network: visible (pixels, then labels), then
+hidden, as in :meth:`lifsampling.boltzmann.RBM.to_boltzmann`.
+
+**Clamping an image** (classification). Clamping the pixels x of an RBM leaves an RBM between
+the labels y and the hidden units whose hidden biases are b_h + Wₓᵀx (the clamped units' input
+is constant), so instead of driving 784 pixel neurons with strong leak potentials we fold the
+image into the hidden leak potentials and simulate only the 10 + n_h label and hidden neurons:
+exact for the clamped distribution p(y, h | x), 2.5× fewer neurons, and no dependence on how
+"strong" a clamp is. Each chain (batch row) gets its own image through a per-chain leak
+potential (B, N). The synaptic conductances depend (weakly, through the free-membrane mean mu)
+on the postsynaptic leak; with one weight matrix for all chains they are computed at the
+batch-mean leak potential. The label read-out is the time fraction each label neuron is
+refractory (z = 1), the sampled marginal p(y_k = 1 | x); the predicted class is its argmax
+(ties and all-zero rows, rare after ~100 ms, go to the lowest index).
+
+**Generation.** The full network (n_v + n_h neurons) runs freely; the state z is read every
+``sample_every_ms`` (10 ms = tau_ref, sbs ``time_per_sample``; research/lif_sampling.md §2).
+Chains start from their leak potentials or, with ``init``, from a given state imposed by
+shifting the leak potentials ±``INIT_SHIFT_MV`` for the first tau_ref (the shift is then
+released and a burn-in follows).
+
+**Short-term plasticity** (:mod:`lifsampling.engine.synapses`). ``synapse`` selects renewing
+synapses (LIF sampling without STP), or Tsodyks–Markram depression; :func:`renormalise_stp`
+sets the weight scale so that the mean transmitted weight, averaged over the spikes of a pilot
+run of this very network, equals the calibrated static weight (Leng et al. 2018: the
+"expectation value of synaptic weights can be maintained").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .boltzmann import RBM
+from .calibration import Calibration
+from .engine import Network, Record, simulate
+from .engine.synapses import renormalised_stp, replay_mean_efficacy
+from .mapping import biases_to_leak, bm_to_network, weights_to_conductances
+from .params import NoiseParams, SynapseParams
+
+DEFAULT_SAMPLE_EVERY_MS = 10.0  # sbs time_per_sample = tau_ref (research/lif_sampling.md §2)
+INIT_SHIFT_MV = 20.0  # leak shift that forces a unit on/off while an initial state is imposed
+
+__all__ = [
+    "ClassificationResult", "SpikingRBMSampler", "SpikingSamples", "build_network",
+    "clamped_network", "classify", "generate", "renormalise_stp", "DEFAULT_SAMPLE_EVERY_MS",
+]
+
+
+def _check_rbm(rbm) -> RBM:
+    if not isinstance(rbm, RBM):
+        raise ValueError(f"expected an RBM, got {type(rbm).__name__}")
+    return rbm.to(device="cpu", dtype=torch.float64)
+
+
+def build_network(rbm: RBM, calibration: Calibration, *, synapse: SynapseParams | None = None,
+                  noise: NoiseParams | None = None) -> Network:
+    """The full spiking network of ``rbm`` (visible units first, then hidden)."""
+    bm = _check_rbm(rbm).to_boltzmann()
+    return bm_to_network(bm.W, bm.b, calibration, synapse=synapse, noise=noise)
+
+
+def _as_images(images, n_pixels: int) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(images), dtype=torch.float64)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] != n_pixels:
+        raise ValueError(f"images must have shape (n, {n_pixels}), got {tuple(x.shape)}")
+    if not ((x == 0) | (x == 1)).all():
+        raise ValueError("images must be binary (0/1); binarise them first "
+                         "(lifsampling.datasets.binarize)")
+    return x
+
+
+def clamped_network(rbm: RBM, calibration: Calibration, images, *,
+                    synapse: SynapseParams | None = None,
+                    noise: NoiseParams | None = None) -> Network:
+    """Label + hidden network with the binary ``images`` (B, n_pixels) folded into the hidden
+    leak potentials, one image per chain: N = n_labels + n_hidden, e_leak (B, N)."""
+    rbm = _check_rbm(rbm)
+    if rbm.n_labels == 0:
+        raise ValueError("this RBM has no label units (n_labels = 0); it cannot classify")
+    x = _as_images(images, rbm.n_pixels)
+    npix, nl, nh = rbm.n_pixels, rbm.n_labels, rbm.n_hidden
+    b_h = rbm.b_h + x @ rbm.W[:npix]                       # (B, n_h)
+    b_y = rbm.b_v[npix:].expand(x.shape[0], nl)            # (B, n_labels)
+    b = torch.cat([b_y, b_h], dim=1)
+    n = nl + nh
+    Wf = torch.zeros(n, n, dtype=torch.float64)
+    Wf[:nl, nl:] = rbm.W[npix:]
+    Wf[nl:, :nl] = rbm.W[npix:].T
+    e_leak = biases_to_leak(b, calibration)
+    w = weights_to_conductances(Wf, e_leak.mean(0).numpy(), calibration)
+    return Network(weights_uS=w, e_leak_mV=e_leak, neuron=calibration.neuron,
+                   noise=noise or calibration.noise, synapse=synapse or SynapseParams())
+
+
+@dataclass
+class ClassificationResult:
+    """Predicted labels (n,) and label activity (n, n_labels): time fraction with z = 1."""
+
+    predictions: np.ndarray
+    label_activity: np.ndarray
+    duration_ms: float
+    burn_in_ms: float
+    wall_s: float
+
+    def accuracy(self, labels) -> float:
+        y = np.asarray(labels)
+        if y.shape != self.predictions.shape:
+            raise ValueError(f"labels must have shape {self.predictions.shape}, got {y.shape}")
+        return float((self.predictions == y).mean())
+
+
+def classify(rbm: RBM, calibration: Calibration, images, *, duration_ms: float = 200.0,
+             burn_in_ms: float = 20.0, batch_size: int = 500,
+             synapse: SynapseParams | None = None, seed: int = 0, device: str = "auto",
+             progress: bool = False) -> ClassificationResult:
+    """Classify binary images with the spiking network (image clamped, labels read out).
+
+    Each image is one chain; ``batch_size`` images run together. The label activity is the
+    fraction of the ``duration_ms`` (after ``burn_in_ms``) each label neuron spends refractory.
+    """
+    rbm = _check_rbm(rbm)
+    x = _as_images(images, rbm.n_pixels)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    t0 = time.perf_counter()
+    acts = []
+    bar = _bar(progress, x.shape[0], "classifying")
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i:i + batch_size]
+        net = clamped_network(rbm, calibration, xb, synapse=synapse)
+        res = simulate(net, duration_ms, chains=xb.shape[0], burn_in_ms=burn_in_ms,
+                       seed=seed + i, device=device)
+        acts.append(res.on_fraction[:, : rbm.n_labels].numpy())
+        if bar is not None:
+            bar[0].update(bar[1], completed=i + xb.shape[0])
+    if bar is not None:
+        bar[0].stop()
+    act = np.concatenate(acts) if acts else np.zeros((0, rbm.n_labels))
+    return ClassificationResult(act.argmax(1), act, duration_ms, burn_in_ms,
+                                time.perf_counter() - t0)
+
+
+@dataclass
+class SpikingSamples:
+    """Free-running samples: ``states`` (chains, S, n_v + n_h) uint8, visible units first,
+    one every ``sample_every_ms``; ``spikes`` (step, chain, neuron) if asked for."""
+
+    states: torch.Tensor
+    sample_every_ms: float
+    burn_in_ms: float
+    synapse: SynapseParams
+    n_visible: int
+    n_pixels: int
+    wall_s: float
+    spike_counts: torch.Tensor
+    spikes: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    dt_ms: float = 0.1
+    info: dict = field(default_factory=dict)
+
+    @property
+    def visible(self) -> torch.Tensor:
+        return self.states[..., : self.n_visible]
+
+    @property
+    def pixels(self) -> torch.Tensor:
+        return self.states[..., : self.n_pixels]
+
+
+def _init_schedule(net: Network, init: torch.Tensor, tau_ref_ms: float,
+                   base: Callable[[float], torch.Tensor] | None):
+    """Leak schedule imposing the binary state ``init`` (chains, N) during the first tau_ref."""
+    e0 = net.e_leak_mV.to(torch.float32)
+    forced = e0 + INIT_SHIFT_MV * (2.0 * init.to(torch.float32) - 1.0)
+
+    def schedule(t_ms: float) -> torch.Tensor:
+        if t_ms < tau_ref_ms:
+            return forced
+        return base(t_ms) if base is not None else e0.expand_as(forced)
+
+    return schedule
+
+
+def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int = 4,
+             synapse: SynapseParams | None = None, noise: NoiseParams | None = None,
+             sample_every_ms: float = DEFAULT_SAMPLE_EVERY_MS, burn_in_ms: float = 100.0,
+             seed: int = 0, device: str = "auto", init=None,
+             e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
+             record_spikes: bool = False, progress: bool = False,
+             network: Network | None = None) -> SpikingSamples:
+    """Run the full network freely and read its state every ``sample_every_ms``.
+
+    Biological time per chain: ``burn_in_ms + n_samples * sample_every_ms``. ``noise`` replaces
+    the background (e.g. an oscillating rate, issue 8) and ``e_leak_schedule(t_ms)`` the leak
+    potentials over time (see :func:`lifsampling.engine.simulate`); ``init`` (N,) or
+    (chains, N) or visible-only, binary, is imposed during the first tau_ref of the burn-in.
+    ``network`` skips the mapping (e.g. a network from :func:`build_network` reused).
+    """
+    rbm = _check_rbm(rbm)
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if chains < 1:
+        raise ValueError(f"chains must be >= 1, got {chains}")
+    if not sample_every_ms > 0:
+        raise ValueError(f"sample_every_ms must be > 0, got {sample_every_ms}")
+    net = network or build_network(rbm, calibration, synapse=synapse, noise=noise)
+    schedule = e_leak_schedule
+    if init is not None:
+        z0 = torch.as_tensor(np.asarray(init), dtype=torch.float32)
+        if z0.ndim == 1:
+            z0 = z0.expand(chains, -1)
+        if z0.ndim != 2 or z0.shape[0] != chains or z0.shape[1] not in (rbm.n_visible, rbm.n):
+            raise ValueError(f"init must have shape (N,) or (chains, N) with N = {rbm.n} or "
+                             f"{rbm.n_visible} (visible only), got {tuple(z0.shape)}")
+        if not ((z0 == 0) | (z0 == 1)).all():
+            raise ValueError("init must be binary (0/1)")
+        if z0.shape[1] == rbm.n_visible:  # hidden units: free (neither forced on nor off)
+            z0 = torch.cat([z0, torch.full((chains, rbm.n_hidden), 0.5)], dim=1)
+        tau_ref = net.neuron.tau_ref_ms
+        if burn_in_ms < tau_ref:
+            raise ValueError(f"with init, burn_in_ms must be >= tau_ref ({tau_ref} ms)")
+        schedule = _init_schedule(net, z0, tau_ref, e_leak_schedule)
+    t0 = time.perf_counter()
+    res = simulate(net, n_samples * sample_every_ms, chains=chains, burn_in_ms=burn_in_ms,
+                   seed=seed, device=device, progress=progress, e_leak_schedule=schedule,
+                   record=Record(z_every_ms=sample_every_ms, spikes=record_spikes))
+    states = res.z_samples[:n_samples].permute(1, 0, 2).to(torch.uint8).contiguous()
+    return SpikingSamples(states=states, sample_every_ms=sample_every_ms, burn_in_ms=burn_in_ms,
+                          synapse=net.synapse, n_visible=rbm.n_visible, n_pixels=rbm.n_pixels,
+                          wall_s=time.perf_counter() - t0, spike_counts=res.spike_counts,
+                          spikes=res.spikes, dt_ms=res.dt_ms)
+
+
+def renormalise_stp(rbm: RBM, calibration: Calibration, U: float, tau_rec_ms: float, *,
+                    pilot_ms: float = 2000.0, chains: int = 4, iterations: int = 2,
+                    seed: int = 0, device: str = "auto",
+                    noise: NoiseParams | None = None) -> tuple[SynapseParams, dict]:
+    """Tsodyks–Markram synapses for ``rbm`` whose spike-averaged transmitted weight equals the
+    calibrated static weight.
+
+    Starts from Leng/sbs's ``weight_scale = 1/U``, runs the free network for ``pilot_ms``,
+    replays the depression on the recorded spikes (:func:`~lifsampling.engine.synapses.
+    replay_mean_efficacy`, the first ``min(3 tau_rec, pilot/2)`` only setting the state) and
+    sets ``weight_scale = 1 / mean(u R)``; repeated ``iterations`` times because the firing
+    depends on the scale. Returns the synapse and the history of (scale, mean efficacy).
+    """
+    if not 0 < U <= 1 or not tau_rec_ms > 0:
+        raise ValueError(f"need 0 < U <= 1 and tau_rec_ms > 0, got U={U}, tau_rec={tau_rec_ms}")
+    if iterations < 1 or not pilot_ms > 0:
+        raise ValueError("need iterations >= 1 and pilot_ms > 0")
+    syn = SynapseParams(kind="tsodyks_markram", U=U, tau_rec_ms=tau_rec_ms, weight_scale=1.0 / U)
+    history = []
+    skip = min(3.0 * tau_rec_ms, 0.5 * pilot_ms)
+    for it in range(iterations):
+        s = generate(rbm, calibration, n_samples=max(1, int(pilot_ms / DEFAULT_SAMPLE_EVERY_MS)),
+                     chains=chains, synapse=syn, noise=noise, burn_in_ms=0.0, seed=seed + it,
+                     device=device, record_spikes=True)
+        steps, ch, ids = s.spikes
+        n = rbm.n
+        mean_eff = replay_mean_efficacy(steps.numpy() * s.dt_ms, ch.numpy() * n + ids.numpy(),
+                                        U, tau_rec_ms, skip_ms=skip)
+        history.append({"weight_scale": syn.weight_scale, "mean_efficacy": mean_eff,
+                        "spikes": int(steps.numel())})
+        syn = renormalised_stp(U, tau_rec_ms, mean_eff)
+    return syn, {"history": history, "pilot_ms": pilot_ms, "chains": chains}
+
+
+class SpikingRBMSampler:
+    """The spiking network as a sampler with the classical samplers' interface
+    (``sample(model, n, chains, seed, init) -> (chains, n, N)``); one sample per
+    ``sample_every_ms`` of biological time."""
+
+    name = "lif"
+
+    def __init__(self, calibration: Calibration, synapse: SynapseParams | None = None, *,
+                 noise: NoiseParams | None = None, burn_in_ms: float = 100.0,
+                 sample_every_ms: float = DEFAULT_SAMPLE_EVERY_MS, device: str = "auto",
+                 name: str | None = None) -> None:
+        self.calibration, self.synapse, self.noise = calibration, synapse, noise
+        self.burn_in_ms, self.sample_every_ms, self.device = burn_in_ms, sample_every_ms, device
+        if name:
+            self.name = name
+        self.info: dict = {}
+        self.last: SpikingSamples | None = None
+
+    def sample(self, model, n: int, chains: int = 1, seed: int | None = 0,
+               init: torch.Tensor | None = None) -> torch.Tensor:
+        s = generate(model, self.calibration, n_samples=n, chains=chains, synapse=self.synapse,
+                     noise=self.noise, sample_every_ms=self.sample_every_ms,
+                     burn_in_ms=self.burn_in_ms, seed=0 if seed is None else seed,
+                     device=self.device, init=init)
+        self.last = s
+        self.info = {"sampler": self.name, "sweeps_per_sample": None,
+                     "biological_ms_per_sample": self.sample_every_ms,
+                     "burn_in_ms": self.burn_in_ms, "synapse": s.synapse.to_dict(),
+                     "wall_s": s.wall_s}
+        return s.states.to(model.dtype)
+
+
+def _bar(enabled: bool, total: int, what: str):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    p = Progress(f"[progress.description]{what}", BarColumn(), "{task.completed}/{task.total}",
+                 TimeRemainingColumn(), transient=True)
+    p.start()
+    return p, p.add_task(what, total=total)
