@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=20)
     ap.add_argument("--lr", type=float, default=0.05)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ais-runs", type=int, default=100)
     ap.add_argument("--ais-betas", type=int, default=14500)
     ap.add_argument("--seed", type=int, default=0)

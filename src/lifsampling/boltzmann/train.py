@@ -92,10 +92,6 @@ class TrainConfig:
         return self.lr / (1.0 + epoch_fraction / self.lr_tau_epochs)
 
 
-def _sample(p: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    return (torch.rand(p.shape, generator=g, device=p.device, dtype=p.dtype) < p).to(p.dtype)
-
-
 def init_rbm(v_data: torch.Tensor, n_hidden: int, n_labels: int = 0, init_std: float = 0.01,
              seed: int = 0) -> RBM:
     """Initial RBM: W ~ N(0, init_std²), b_v = logit of the data means, b_h = 0."""
@@ -151,7 +147,8 @@ def train_rbm(v_train: torch.Tensor, config: TrainConfig = TrainConfig(), n_labe
     n_batches = math.ceil(n / B)
     chains = None
     if config.persistent:
-        chains = _sample(torch.sigmoid(bv).expand(config.n_persistent, -1).contiguous(), g)
+        chains = torch.bernoulli(torch.sigmoid(bv).expand(config.n_persistent, -1).contiguous(),
+                                 generator=g)
     history: list[dict] = []
     t0 = time.perf_counter()
 
@@ -174,45 +171,52 @@ def train_rbm(v_train: torch.Tensor, config: TrainConfig = TrainConfig(), n_labe
         for epoch in range(config.epochs):
             mom = config.momentum_initial if epoch < config.momentum_switch else config.momentum
             perm = torch.randperm(n, generator=g, device=dev)
-            err_sum, err_n = 0.0, 0
+            err_acc = torch.zeros((), dtype=dt, device=dev)
+            err_n = 0
             for bi in range(n_batches):
                 lr = config.lr_at(epoch + bi / n_batches)
                 v0 = v_train[perm[bi * B:(bi + 1) * B]]
-                ph0 = torch.sigmoid(v0 @ W + bh)
-                h = _sample(ph0, g)
-                vk = v0 if chains is None else chains
-                if chains is not None:
-                    h = _sample(torch.sigmoid(vk @ W + bh), g)
+                ph0 = torch.sigmoid(torch.addmm(bh, v0, W))
+                if chains is None:                     # CD-k: chain starts at the data
+                    h = torch.bernoulli(ph0, generator=g)
+                    vk = v0
+                else:                                  # PCD: chain continues
+                    vk = chains
+                    h = torch.bernoulli(torch.sigmoid(torch.addmm(bh, vk, W)), generator=g)
                 for step in range(config.cd_k):
-                    pv = torch.sigmoid(h @ W.T + bv)
+                    pv = torch.sigmoid(torch.addmm(bv, h, W.T))
                     if step == 0 and chains is None:
-                        err_sum += float(((pv - v0) ** 2).mean()) * v0.shape[0]
-                        err_n += v0.shape[0]
-                    vk = _sample(pv, g)
-                    phk = torch.sigmoid(vk @ W + bh)
+                        err_acc += ((pv - v0) ** 2).sum()
+                    vk = torch.bernoulli(pv, generator=g)
+                    phk = torch.sigmoid(torch.addmm(bh, vk, W))
                     if step < config.cd_k - 1:
-                        h = _sample(phk, g)
+                        h = torch.bernoulli(phk, generator=g)
                 if chains is not None:
                     chains = vk
-                    pv_rec = torch.sigmoid(_sample(ph0, g) @ W.T + bv)
-                    err_sum += float(((pv_rec - v0) ** 2).mean()) * v0.shape[0]
-                    err_n += v0.shape[0]
-                gW = v0.T @ ph0 / v0.shape[0] - vk.T @ phk / vk.shape[0] - config.weight_decay * W
-                gbv = v0.mean(0) - vk.mean(0)
-                gbh = ph0.mean(0) - phk.mean(0)
+                    pv_rec = torch.sigmoid(torch.addmm(bv, torch.bernoulli(ph0, generator=g),
+                                                       W.T))
+                    err_acc += ((pv_rec - v0) ** 2).sum()
+                err_n += v0.numel()
+                # Δθ ← μΔθ + η(<v p(h|v)>_data − <v p(h|v)>_model − λW); fused, in place
+                nb0, nbk = v0.shape[0], vk.shape[0]
+                dW.mul_(mom).addmm_(v0.T, ph0, alpha=lr / nb0).addmm_(vk.T, phk, alpha=-lr / nbk)
+                if config.weight_decay:
+                    dW.add_(W, alpha=-lr * config.weight_decay)
+                dbv.mul_(mom).add_(v0.sum(0), alpha=lr / nb0).add_(vk.sum(0), alpha=-lr / nbk)
+                dbh.mul_(mom).add_(ph0.sum(0), alpha=lr / nb0).add_(phk.sum(0), alpha=-lr / nbk)
                 if config.discriminative_weight > 0:
                     dgW, dgbv, dgbh = _discriminative_grad(W, bv, bh, v0, n_labels)
-                    a = config.discriminative_weight
-                    gW, gbv, gbh = gW + a * dgW, gbv + a * dgbv, gbh + a * dgbh
-                dW.mul_(mom).add_(gW, alpha=lr)
-                dbv.mul_(mom).add_(gbv, alpha=lr)
-                dbh.mul_(mom).add_(gbh, alpha=lr)
-                W += dW
-                bv += dbv
-                bh += dbh
-                if bar is not None:
-                    bar.update(task, advance=1,
-                               info=f"epoch {epoch + 1} recon {err_sum / max(err_n, 1):.4f}")
+                    a = lr * config.discriminative_weight
+                    dW.add_(dgW, alpha=a)
+                    dbv.add_(dgbv, alpha=a)
+                    dbh.add_(dgbh, alpha=a)
+                W.add_(dW)
+                bv.add_(dbv)
+                bh.add_(dbh)
+                if bar is not None and (bi % 50 == 0 or bi == n_batches - 1):
+                    bar.update(task, completed=epoch * n_batches + bi + 1,
+                               info=f"epoch {epoch + 1} recon {float(err_acc) / err_n:.4f}")
+            err_sum = float(err_acc)
             if not torch.isfinite(W).all():
                 raise FloatingPointError("training diverged (non-finite weights); lower lr")
             entry = {"epoch": epoch + 1, "recon_error": err_sum / max(err_n, 1), "lr": lr,

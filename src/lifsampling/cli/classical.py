@@ -65,7 +65,7 @@ def train_rbm_cmd(
         0.0, "--discriminative-weight", help="alpha of the hybrid term alpha*log p(y|x)"),
     binarization: str = typer.Option("threshold", "--binarize", help="threshold|stochastic"),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(2, "--threads", help="CPU threads for torch"),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for torch"),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -125,7 +125,7 @@ def evaluate_cmd(
     ais_betas: int = typer.Option(14500, "--ais-betas",
                                   help="AIS intermediate distributions (Salakhutdinov density)"),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(2, "--threads"),
+    threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Test accuracy of the label units, AIS log Z and the average test log-likelihood."""
     import torch
@@ -186,7 +186,7 @@ def sample_cmd(
                              help="'random' or 'data' (first training images of the data)"),
     data: str = typer.Option("builtin", "--data", help="data for --init data"),
     seed: int = typer.Option(0, "--seed"),
-    threads: int = typer.Option(2, "--threads"),
+    threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Draw samples from a model with Gibbs, AST or PT; writes visible and hidden states."""
     import numpy as np
