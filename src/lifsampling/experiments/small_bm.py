@@ -80,7 +80,7 @@ def _stat(x: list[float]) -> dict:
 def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
                   duration_ms: float = 100_000.0, chains: int = 10, burn_in_ms: float = 500.0,
                   synapse: SynapseParams | None = None, seed: int = 0, device: str = "auto",
-                  curve_points: int = 4, progress: bool = False) -> SmallBMResult:
+                  curve_points: int = 7, progress: bool = False) -> SmallBMResult:
     """Sample every machine for ``duration_ms`` of biological time in total (split over
     ``chains`` chains) and compare with exact enumeration and with Gibbs sampling.
 
