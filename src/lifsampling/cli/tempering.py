@@ -1,0 +1,159 @@
+"""Oscillating background as simulated tempering (issue 8): ``tempering``, ``temperature-map``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from ._app import app, fail, print_json
+
+
+def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
+    from ..experiments.tempering_mnist import Rhythm
+
+    r = Rhythm(mean_hz, amplitude_hz, frequency_hz)
+    try:
+        r.validate()
+    except ValueError as exc:
+        fail(str(exc))
+    if not r.oscillating:
+        fail("--frequency-hz and --amplitude-hz must both be > 0 for an oscillation "
+             "(the constant-noise baseline runs automatically)")
+    return r
+
+
+@app.command("tempering")
+def tempering(
+    model: Path = typer.Argument(..., help="classification RBM file (npz, from train-rbm)"),
+    frequency_hz: float = typer.Option(..., help="oscillation frequency f (Hz, > 0)"),
+    amplitude_hz: float = typer.Option(..., help="rate amplitude A (Hz), 0 < A <= mean - 100"),
+    mean_hz: float = typer.Option(None, help="mean rate (Hz, exc = inh); default: 3000 + A, "
+                                  "so that the read-out trough is at 3 kHz"),
+    duration_ms: float = typer.Option(5000.0, help="biological time per chain (ms)"),
+    chains: int = typer.Option(4, help="independent chains"),
+    read_t: float = typer.Option(1.02, help="read samples where T(t) <= this (troughs)"),
+    compensate: bool = typer.Option(True, help="track the drift of u0(nu(t)) in the leaks"),
+    baselines: bool = typer.Option(True, help="also constant noise (same mean), Gibbs, AST"),
+    init_from_data: bool = typer.Option(True, help="start all chains from test images"),
+    calibration: Path = typer.Option(None, help="calibration JSON whose neuron, noise weights "
+                                     "and coupling scales are used (default: shipped sbs)"),
+    temperature_map: Path = typer.Option(None, help="u0/alpha vs rate map JSON (default: HCS "
+                                         "theory, which matches the measured map within 1%)"),
+    grid: Path = typer.Option(None, help="write a sample grid over one cycle here (PNG)"),
+    out: Path = typer.Option(None, help="write the full result here (JSON)"),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("cpu", help="cpu|cuda|auto"),
+    json_out: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
+) -> None:
+    """Run the spiking RBM under a sinusoidal balanced background, read samples in the troughs
+    (mapped with the trough rate's calibration) and compare mixing and quality with constant
+    noise of the same mean rate, Gibbs and AST at the same budget."""
+    if frequency_hz is not None and frequency_hz < 0:
+        fail(f"--frequency-hz must be >= 0, got {frequency_hz}")
+    if amplitude_hz < 0:
+        fail(f"--amplitude-hz must be >= 0, got {amplitude_hz}")
+    mean = 3000.0 + amplitude_hz if mean_hz is None else mean_hz
+    rhythm = _check_rhythm(mean, amplitude_hz, frequency_hz)
+    if not (duration_ms > 0 and math.isfinite(duration_ms)):
+        fail(f"--duration-ms must be > 0, got {duration_ms}")
+    if duration_ms * frequency_hz < 1000.0:
+        fail(f"--duration-ms {duration_ms:g} is shorter than one period "
+             f"({1000 / frequency_hz:g} ms)")
+    if chains < 1:
+        fail(f"--chains must be >= 1, got {chains}")
+    if not read_t >= 1.0:
+        fail(f"--read-t must be >= 1, got {read_t}")
+    if not model.is_file():
+        fail(f"model file {model} not found")
+
+    import torch
+
+    from ..boltzmann.train import load_rbm
+    from ..calibration import Calibration
+    from ..experiments import tempering_mnist as tm
+    from ..experiments.small_bm import default_calibration
+    from ..io import write_json
+    from ..temperature import TemperatureMap, theory_temperature_map
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    rbm, _ = load_rbm(model)
+    if rbm.n_labels == 0 or rbm.n_pixels != 784:
+        fail(f"{model} is not an MNIST classification RBM (784 pixels + labels)")
+    base = Calibration.load(calibration) if calibration else default_calibration()
+    if temperature_map:
+        tmap = TemperatureMap.load(temperature_map)
+    else:
+        peak = rhythm.mean_hz + rhythm.amplitude_hz
+        rates = sorted({rhythm.trough_hz, rhythm.mean_hz, peak, 0.5 * (rhythm.trough_hz + peak)})
+        tmap = theory_temperature_map(rates, reference_rate_hz=rhythm.trough_hz,
+                                      neuron=base.neuron, noise=base.noise)
+    res = tm.compare(rbm, tmap, base, rhythm, duration_ms=duration_ms, chains=chains, seed=seed,
+                     read_T=read_t, compensate=compensate, baselines=baselines,
+                     init_from_data=init_from_data, device=device,
+                     progress=None if json_out else lambda s: typer.echo(s, err=True))
+    osc = res.pop("_oscillation_run")
+    if grid:
+        tm.plot_sample_grid(osc["all_visible"][0], osc["all_times_ms"], rhythm, grid,
+                            tmap=tmap.with_reference(rhythm.trough_hz))
+        res["grid"] = str(grid)
+    if out:
+        write_json(out, res)
+    if json_out:
+        print_json(res)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"tempering: {rhythm.label()} (trough {rhythm.trough_hz / 1000:g} kHz)")
+    for col in ("sampler", "samples", "conf. switches/1000", "conf. switches/s",
+                "classes/chain", "ISL", "mean pixel"):
+        t.add_column(col)
+    for name, s in res["samplers"].items():
+        per_s = s["confident_switches_per_s"]
+        t.add_row(name, str(s["samples"]), f"{s['confident_switches_per_1000']:.1f}",
+                  "-" if per_s is None else f"{per_s:.2f}",
+                  f"{s['classes_visited_per_chain']:.1f}", f"{s['isl']:.1f}",
+                  f"{s['mean_intensity']:.3f}")
+    Console().print(t)
+
+
+@app.command("temperature-map")
+def temperature_map_cmd(
+    rates_hz: str = typer.Option("500,1000,2000,3000,5000,8000,12000,20000",
+                                 help="balanced background rates (Hz, exc = inh)"),
+    reference_hz: float = typer.Option(3000.0, help="rate of temperature 1 (Hz)"),
+    measure: bool = typer.Option(True, help="simulate (--no-measure: HCS theory only)"),
+    points: int = typer.Option(25), duration_ms: float = typer.Option(10_000.0),
+    chains: int = typer.Option(2), seed: int = typer.Option(0),
+    plot: Path = typer.Option(None, help="alpha and T vs rate figure (PNG)"),
+    out: Path = typer.Option(None, help="write the result (JSON)"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Activation slope alpha and midpoint u0 against the balanced background rate, with the
+    effective temperature T = alpha(nu)/alpha(nu0) and the HCS prediction."""
+    try:
+        rates = [float(x) for x in rates_hz.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--rates-hz must be comma-separated numbers, got {rates_hz!r}")
+    if len(rates) < 2 or not all(math.isfinite(r) and r > 0 for r in rates):
+        fail("--rates-hz needs at least two finite rates > 0 Hz")
+    if not reference_hz > 0:
+        fail(f"--reference-hz must be > 0, got {reference_hz}")
+    from ..experiments import tempering_rate as tr
+    from ..io import write_json
+    from ..temperature import theory_temperature_map
+
+    if measure:
+        res = tr.run(rates, reference_rate_hz=reference_hz, points=points,
+                     duration_ms=duration_ms, chains=chains, seed=seed,
+                     progress=None if json_out else lambda s: typer.echo(s, err=True))
+        if plot:
+            tr.plot(res, plot)
+    else:
+        res = {"hcs_map": theory_temperature_map(rates, reference_rate_hz=reference_hz).to_dict()}
+    if out:
+        write_json(out, res)
+    if json_out:
+        print_json(res)
