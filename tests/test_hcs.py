@@ -145,3 +145,19 @@ def test_agrees_with_simulation_one_configuration():
     assert np.all(np.abs(p_th - p_sim) <= 0.015 + 4 * se)
     # the synaptic-filtering correction matters: without it the error is several times larger
     assert np.abs(p_raw - p_sim).max() > 3 * np.abs(p_th - p_sim).max()
+
+
+def test_cli_json_output(tmp_path, capsys):
+    import json
+
+    from lifsampling.cli import _app
+
+    plot = tmp_path / "cmp.png"
+    _app.app(["hcs-compare", "--rates-hz", "3000", "--weights-ns", "1", "--ratios", "1",
+              "--no-low-conductance", "--points", "5", "--duration-ms", "300", "--chains", "2",
+              "--plot", str(plot), "--json"], standalone_mode=False)
+    out = json.loads(capsys.readouterr().out)
+    (name, err), = out["max_abs_error"].items()
+    assert name.startswith("nu=3kHz w=1nS") and 0 <= err < 1
+    assert out["curves"][0]["tau_eff_over_tau_syn"] == pytest.approx(0.2 / 0.26 / 10)
+    assert plot.stat().st_size > 0

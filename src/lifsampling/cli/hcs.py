@@ -41,6 +41,8 @@ def hcs_compare(
     kl: bool = typer.Option(False, help="also: D_KL on 5-unit BMs, theory vs shipped calibration"),
     curves: bool = typer.Option(True, help="simulate the curves (--no-curves: --kl only)"),
     kl_machines: int = typer.Option(10, help="machines for --kl"),
+    kl_calibration: Path = typer.Option(None, help="simulated calibration JSON for --kl "
+                                        "(default: the shipped sbs one)"),
     kl_duration_ms: float = typer.Option(100_000.0, help="sampling time per machine for --kl"),
     plot: Path = typer.Option(Path("hcs_compare.png"), help="comparison plot (PNG)"),
     theory_plot: Path = typer.Option(None, help="also plot the theory alone (sbs neuron, 3 kHz, "
@@ -109,7 +111,7 @@ def hcs_compare(
     if kl:
         from .core import _load_calibration
 
-        summary["kl"] = kl_comparison(_load_calibration(None), machines=kl_machines,
+        summary["kl"] = kl_comparison(_load_calibration(kl_calibration), machines=kl_machines,
                                       duration_ms=kl_duration_ms, seed=seed, dt_ms=dt_ms)
     if out is not None:
         write_json(out, {**summary, "results": results})
