@@ -82,6 +82,7 @@ ZETA_HALF_ABS = 1.4603545088095868
 
 _THETA_MIN, _THETA_MAX = -6.0, 24.0  # standard units; outside, p is at its limits to < 1e-9
 _MIN_NODES, _MAX_NODES = 64, 256  # Gauss-Legendre nodes; p converged to < 1e-8 (tests)
+_CHUNK = 128  # leak potentials per batch: bounds the (chunk, K, K) transfer matrices
 
 
 # --- 1. free membrane -------------------------------------------------------------------------
@@ -229,33 +230,9 @@ def _nodes(span: float, width: float) -> int:
     return int(np.clip(math.ceil(3.0 * span / width), _MIN_NODES, _MAX_NODES))
 
 
-def burst_theory(neuron: NeuronParams, noise: NoiseParams, e_leak_mV, *, dt_ms: float = 0.1,
-                 synaptic_filtering: bool = True, n_max: int = 0) -> BurstTheory:
-    """p(z=1) and the burst statistics of seed 000 for each leak potential in ``e_leak_mV``.
-
-    ``dt_ms``: the simulator's time step (0: continuous time). ``synaptic_filtering=False`` drops
-    the tau_eff correction (the pure tau_eff -> 0 limit). ``n_max`` > 0 also returns P_n, T_n
-    for n = 1..n_max.
-    """
-    if dt_ms < 0:
-        raise ValueError(f"dt_ms must be >= 0, got {dt_ms}")
-    fm = free_membrane(neuron, noise, e_leak_mV)
-    shape = np.shape(fm.mu_mV)
-    mu, sig = np.ravel(fm.mu_mV), np.ravel(fm.sigma_eff_mV)
-    tau_c = np.ravel(np.broadcast_to(fm.tau_syn_ms, shape)).astype(float)
-    if not np.all(sig > 0):
-        raise ValueError("the background gives no membrane fluctuations (zero rates or weights); "
-                         "the HCS theory needs a noisy effective potential")
-    tau_ref = neuron.tau_ref_ms
-    if not tau_ref > 0:
-        raise ValueError("the burst theory needs tau_ref_ms > 0")
-    theta = np.clip((neuron.v_thresh_mV - mu) / sig, _THETA_MIN, _THETA_MAX)
-    shift = ZETA_HALF_ABS * np.sqrt(fm.tau_eff_ms / tau_c) if synaptic_filtering else 0.0
-    theta_eff = theta + shift
-    rho = np.exp(-(tau_ref + dt_ms) / tau_c)  # (B,)
-    s = np.sqrt(1.0 - rho**2)
+def _burst_core(theta, theta_eff, rho, s, tau_c, tau_ref: float, dt_ms: float, n_max: int):
+    """p, E[n], E[quiescence], P_n, T_n for 1-d arrays of standardised thresholds (one chunk)."""
     x0 = theta_eff
-
     # above-threshold grid x = theta + L t, Gauss-Legendre on [0, 1]
     span = np.maximum(0.0, -theta) + 8.0
     n_above = _nodes(float(span.max()), float(s.min()))
@@ -286,7 +263,7 @@ def burst_theory(neuron: NeuronParams, noise: NoiseParams, e_leak_mV, *, dt_ms: 
 
     P_n = T_n = None
     if n_max > 0:
-        P_n = np.zeros((mu.size, n_max))
+        P_n = np.zeros((theta.size, n_max))
         PT = np.zeros_like(P_n)
         mass = np.concatenate([np.ones_like(x0)[:, None], np.zeros_like(x)], 1)
         for n in range(n_max):
@@ -297,7 +274,42 @@ def burst_theory(neuron: NeuronParams, noise: NoiseParams, e_leak_mV, *, dt_ms: 
             mass = np.concatenate([np.zeros_like(x0)[:, None], nxt], 1)
         with np.errstate(invalid="ignore", divide="ignore"):
             T_n = np.where(P_n > 0, PT / np.where(P_n > 0, P_n, 1), np.nan)
-        P_n, T_n = P_n.reshape(*shape, n_max), T_n.reshape(*shape, n_max)
+    return p, mean_n, quiet, P_n, T_n
+
+
+def burst_theory(neuron: NeuronParams, noise: NoiseParams, e_leak_mV, *, dt_ms: float = 0.1,
+                 synaptic_filtering: bool = True, n_max: int = 0) -> BurstTheory:
+    """p(z=1) and the burst statistics of seed 000 for each leak potential in ``e_leak_mV``.
+
+    ``dt_ms``: the simulator's time step (0: continuous time). ``synaptic_filtering=False`` drops
+    the tau_eff correction (the pure tau_eff -> 0 limit). ``n_max`` > 0 also returns P_n, T_n
+    for n = 1..n_max.
+    """
+    if dt_ms < 0:
+        raise ValueError(f"dt_ms must be >= 0, got {dt_ms}")
+    fm = free_membrane(neuron, noise, e_leak_mV)
+    shape = np.shape(fm.mu_mV)
+    mu, sig = np.ravel(fm.mu_mV), np.ravel(fm.sigma_eff_mV)
+    tau_c = np.ravel(np.broadcast_to(fm.tau_syn_ms, shape)).astype(float)
+    if not np.all(sig > 0):
+        raise ValueError("the background gives no membrane fluctuations (zero rates or weights); "
+                         "the HCS theory needs a noisy effective potential")
+    tau_ref = neuron.tau_ref_ms
+    if not tau_ref > 0:
+        raise ValueError("the burst theory needs tau_ref_ms > 0")
+    theta = np.clip((neuron.v_thresh_mV - mu) / sig, _THETA_MIN, _THETA_MAX)
+    shift = ZETA_HALF_ABS * np.sqrt(fm.tau_eff_ms / tau_c) if synaptic_filtering else 0.0
+    theta_eff = theta + shift
+    rho = np.exp(-(tau_ref + dt_ms) / tau_c)  # (B,)
+    s = np.sqrt(1.0 - rho**2)
+    out = [_burst_core(theta[i:i + _CHUNK], theta_eff[i:i + _CHUNK], rho[i:i + _CHUNK],
+                       s[i:i + _CHUNK], tau_c[i:i + _CHUNK], tau_ref, dt_ms, n_max)
+           for i in range(0, theta.size, _CHUNK)]
+    p, mean_n, quiet = (np.concatenate([o[k] for o in out]) for k in range(3))
+    P_n = T_n = None
+    if n_max > 0:
+        P_n = np.concatenate([o[3] for o in out]).reshape(*shape, n_max)
+        T_n = np.concatenate([o[4] for o in out]).reshape(*shape, n_max)
     return BurstTheory(np.asarray(fm.e_leak_mV), p.reshape(shape), mean_n.reshape(shape),
                        quiet.reshape(shape), theta.reshape(shape), theta_eff.reshape(shape), fm,
                        P_n, T_n)
