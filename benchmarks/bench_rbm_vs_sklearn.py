@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--ais-runs", type=int, default=100)
     ap.add_argument("--ais-betas", type=int, default=14500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cd", action="store_true",
+                    help="train ours by CD-1 instead of PCD-1 (sklearn is always PCD-1)")
+    ap.add_argument("--momentum", type=float, default=0.5)
     ap.add_argument("--out", default="out/bench_rbm_vs_sklearn.json")
     args = ap.parse_args()
 
@@ -59,9 +62,12 @@ def main() -> None:
                      platform.machine(), "cpu_count": os.cpu_count(),
                      "load_average_start": os.getloadavg()}
 
-    # ours: CD-1, momentum 0.5 (-> 0.9 after 5 epochs), weight decay 2e-4, linear lr decay
+    # ours: PCD-1 (as sklearn) with as many persistent chains as the batch size (as sklearn),
+    # momentum 0.5, weight decay 2e-4, linear lr decay to 10 %
     cfg = TrainConfig(n_hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed)
+                      lr=args.lr, seed=args.seed, persistent=not args.cd,
+                      n_persistent=args.batch_size, momentum=args.momentum)
+    results["ours_config"] = cfg.__dict__
     t0, c0 = time.perf_counter(), time.process_time()
     ours, _hist = train_rbm(vt, cfg, n_labels=10, progress=False)
     wall_ours, cpu_ours = time.perf_counter() - t0, time.process_time() - c0
