@@ -1,0 +1,171 @@
+"""Issue 8: time-varying Poisson background, the rate -> temperature map, and the tempered
+small-BM check; CLI errors for nonsensical rhythms."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lifsampling.engine import PoissonBackground
+from lifsampling.experiments.small_bm import default_calibration, uniform_bm
+from lifsampling.experiments.tempering_mnist import Rhythm, trough_indices
+from lifsampling.experiments.tempering_small_bm import fit_beta, sample_at_rate
+from lifsampling.params import NoiseParams, SinusoidalRate
+from lifsampling.temperature import (
+    TemperatureMap,
+    leak_schedule,
+    rate_for_temperature,
+    theory_temperature_map,
+)
+
+RATES = [1000.0, 2000.0, 3000.0, 5000.0, 8000.0, 12000.0, 20000.0]
+
+
+# --- time-varying Poisson counts ---------------------------------------------------------------
+def _counts_over_period(rate_exc, rate_inh, period_ms: float, neurons: int, seed: int):
+    """Counts per step (w = 1 µS, so a jump equals the count) drawn at the step midpoints, as
+    the engine does; returns counts (steps, 2) and expected means (steps, 2)."""
+    dt = 0.1
+    noise = NoiseParams(rate_exc_hz=rate_exc, rate_inh_hz=rate_inh, w_exc_uS=1.0, w_inh_uS=1.0)
+    bg = PoissonBackground(noise, dt, torch.device("cpu"), torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    steps = int(round(period_ms / dt))
+    got, want = np.zeros((steps, 2)), np.zeros((steps, 2))
+    for k in range(steps):
+        t_mid = k * dt + 0.5 * dt
+        e, i = bg.draw((1, neurons), t_mid, g)
+        got[k] = [float(e.sum()), float(i.sum())]
+        re, ri = noise.rates_at(t_mid)
+        want[k] = [neurons * re * dt * 1e-3, neurons * ri * dt * 1e-3]
+    return got, want
+
+
+def test_sinusoidal_poisson_counts_match_rate():
+    # exc: 3 +- 2 kHz at 50 Hz; inh: 1 +- 1 kHz at 100 Hz, other phase; one 20 ms period
+    got, want = _counts_over_period(SinusoidalRate(3000.0, 2000.0, 50.0),
+                                    SinusoidalRate(1000.0, 1000.0, 100.0, 1.0), 20.0, 1000, 0)
+    for col in range(2):
+        total, mean = got[:, col].sum(), want[:, col].sum()
+        assert abs(total - mean) < 4 * math.sqrt(mean)  # Poisson: variance = mean
+        # phase-resolved: 20 bins of 1 ms, chi-square with 20 dof (p = 1e-3 at 45.3)
+        o = got[:, col].reshape(20, -1).sum(1)
+        e = want[:, col].reshape(20, -1).sum(1)
+        assert float(((o - e) ** 2 / e).sum()) < 45.3
+    # the rate really oscillates: peak bin / trough bin of exc about (3+2)/(3-2) = 5
+    o = got[:, 0].reshape(20, -1).sum(1)
+    assert 3.5 < o.max() / o.min() < 7.0
+
+
+def test_clipped_rate_gives_no_counts():
+    rate = SinusoidalRate(1000.0, 3000.0, 50.0)  # negative ~40 % of the time -> clipped to 0
+    got, want = _counts_over_period(rate, 0.0, 20.0, 1000, 1)
+    assert got[want[:, 0] == 0, 0].sum() == 0
+    assert (want[:, 0] == 0).sum() > 60
+    mean = want[:, 0].sum()
+    assert abs(got[:, 0].sum() - mean) < 4 * math.sqrt(mean)
+
+
+# --- the rate -> temperature map --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def hcs_map() -> TemperatureMap:
+    return theory_temperature_map(RATES, reference_rate_hz=3000.0, source="hcs")
+
+
+def test_temperature_map_monotone_and_sqrt(hcs_map):
+    T = hcs_map.temperature(np.asarray(RATES))
+    assert (np.diff(T) > 0).all()
+    assert T[RATES.index(3000.0)] == pytest.approx(1.0)
+    # HCS limit T = sqrt(nu/nu0) within 3 % over 1-20 kHz
+    np.testing.assert_allclose(T, np.sqrt(np.asarray(RATES) / 3000.0), rtol=0.03)
+    fine = np.geomspace(1000, 20000, 50)
+    assert (np.diff(hcs_map.temperature(fine)) > 0).all()
+    # inverse
+    for t in (0.7, 1.0, 1.5, 2.4):
+        assert float(hcs_map.temperature(hcs_map.rate_for_temperature(t))) == pytest.approx(t)
+    assert float(rate_for_temperature(2.0, 3000.0)) == pytest.approx(12000.0)
+    r = float(rate_for_temperature(1.5, 2000.0, hcs_map))
+    assert float(hcs_map.with_reference(2000.0).temperature(r)) == pytest.approx(1.5)
+    # couplings cool/heat like the biases within 4 % (tau_eff enters the weight translation)
+    np.testing.assert_allclose(hcs_map.beta_weights(RATES), hcs_map.beta(RATES), rtol=0.04)
+
+
+def test_temperature_map_validation_and_file(hcs_map, tmp_path):
+    with pytest.raises(ValueError, match="ascending"):
+        TemperatureMap((2.0, 1.0), (0, 0), (1, 1), 1.0, hcs_map.neuron, hcs_map.noise)
+    with pytest.raises(ValueError):
+        hcs_map.rate_for_temperature(-1.0)
+    with pytest.raises(ValueError):
+        rate_for_temperature(1.0, -5.0)
+    p = tmp_path / "map.json"
+    hcs_map.save(p)
+    back = TemperatureMap.load(p)
+    assert back == hcs_map
+    p.write_text("{}")
+    with pytest.raises(ValueError, match="schema"):
+        TemperatureMap.load(p)
+
+
+def test_leak_schedule_tracks_midpoint(hcs_map):
+    rate = SinusoidalRate(5000.0, 2000.0, 10.0, math.pi / 2)
+    tmap = hcs_map.with_reference(3000.0)
+    sched = leak_schedule(torch.tensor([-52.0, -49.0]), tmap, rate, dt_ms=0.1)
+    trough = sched(50.0 - 0.05)  # midpoint of this step is the trough (3 kHz)
+    np.testing.assert_allclose(trough.numpy(), [-52.0, -49.0], atol=0.01)
+    peak = sched(0.0 - 0.05 + 100.0)  # a peak, 7 kHz
+    shift = float(tmap.u0(7000.0) - tmap.u0(3000.0))
+    assert shift < -0.2  # u0 falls with the rate
+    np.testing.assert_allclose(peak.numpy(), np.array([-52.0, -49.0]) + shift, atol=0.01)
+
+
+# --- the tempered small-BM check ---------------------------------------------------------------
+def test_constant_rate_samples_tempered_boltzmann(hcs_map):
+    """A network mapped at 3 kHz and run at 8 kHz samples p^beta with beta = alpha(3k)/alpha(8k)
+    (0.61): the fitted beta relative to the fitted beta at 3 kHz matches within 0.1."""
+    cal = default_calibration()
+    machines = [uniform_bm(4, seed=7), uniform_bm(4, seed=8)]
+    fits = {}
+    for k, rate in enumerate((3000.0, 8000.0)):
+        qs = sample_at_rate(machines, cal, hcs_map, rate, duration_ms=1500.0, chains=16,
+                            seed=20 + k)
+        fits[rate] = np.array([fit_beta(m, q)[0] for m, q in zip(machines, qs, strict=True)])
+    rel = fits[8000.0] / fits[3000.0]
+    beta = float(hcs_map.beta(8000.0))
+    assert beta == pytest.approx(0.61, abs=0.02)
+    np.testing.assert_allclose(rel, beta, atol=0.1)
+
+
+# --- rhythm validation, trough read-out, CLI errors --------------------------------------------
+def test_rhythm_validation_and_troughs():
+    with pytest.raises(ValueError, match="frequency"):
+        Rhythm(3000.0, 1000.0, -5.0).validate()
+    with pytest.raises(ValueError, match="trough"):
+        Rhythm(3000.0, 3000.0, 5.0).validate()
+    with pytest.raises(ValueError, match="amplitude"):
+        Rhythm(3000.0, -1.0, 5.0).validate()
+    r = Rhythm(4000.0, 1000.0, 5.0)
+    r.validate()
+    times = 200.0 + np.arange(2000.0)  # 1 ms grid over 2 s = 10 periods
+    idx = trough_indices(times, r, read_T=1.02)
+    nu = np.array([r.rate()(t) for t in times[idx]])
+    assert (nu <= 3000.0 * 1.02**2 + 1e-6).all()
+    assert (np.diff(times[idx]) >= 10.0 - 1e-9).all()
+    troughs = np.floor(times[idx] / 200.0)
+    assert len(np.unique(troughs)) == 10
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--frequency-hz", "-2", "--amplitude-hz", "1000"], "frequency"),
+    (["--frequency-hz", "5", "--amplitude-hz", "5000", "--mean-hz", "3000"], "trough"),
+])
+def test_cli_bad_rhythm_one_line_error(args, needle, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "lifsampling", "tempering",
+                        str(tmp_path / "model.npz"), *args, "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
