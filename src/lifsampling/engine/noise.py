@@ -9,9 +9,11 @@ as two ``torch.poisson`` calls. The resulting conductance jumps are ``w_e n_e`` 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from scipy.stats import poisson
+from scipy.special import gammaln
 
 from ..params import NoiseParams
 
@@ -19,10 +21,16 @@ _TAIL = 1e-15
 
 
 def _poisson_pmf(mean: float) -> np.ndarray:
+    """Poisson pmf over 0..kmax with the tail beyond kmax below ``_TAIL`` (numpy only: cheap
+    enough to rebuild every step for a time-varying rate)."""
     if mean <= 0:
         return np.array([1.0])
-    kmax = int(poisson.isf(_TAIL, mean)) + 1
-    return poisson.pmf(np.arange(kmax + 1), mean)
+    kmax = int(mean + 12.0 * math.sqrt(mean) + 40.0)
+    k = np.arange(kmax + 1)
+    pmf = np.exp(k * math.log(mean) - mean - gammaln(k + 1))
+    tail = 1.0 - np.cumsum(pmf)
+    last = int(np.argmax(tail < _TAIL)) if (tail < _TAIL).any() else kmax
+    return pmf[: last + 1]
 
 
 class PoissonBackground:
