@@ -246,7 +246,7 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
 
 def renormalise_stp(rbm: RBM, calibration: Calibration, U: float, tau_rec_ms: float, *,
                     pilot_ms: float = 2000.0, chains: int = 4, iterations: int = 2,
-                    seed: int = 0, device: str = "auto",
+                    seed: int = 0, device: str = "auto", target: str = "renewing",
                     noise: NoiseParams | None = None) -> tuple[SynapseParams, dict]:
     """Tsodyks–Markram synapses for ``rbm`` whose spike-averaged transmitted weight equals the
     calibrated static weight.
@@ -254,11 +254,15 @@ def renormalise_stp(rbm: RBM, calibration: Calibration, U: float, tau_rec_ms: fl
     Starts from Leng/sbs's ``weight_scale = 1/U``, runs the free network for ``pilot_ms``,
     replays the depression on the recorded spikes (:func:`~lifsampling.engine.synapses.
     replay_mean_efficacy`, the first ``min(3 tau_rec, pilot/2)`` only setting the state) and
-    sets ``weight_scale = 1 / mean(u R)``; repeated ``iterations`` times because the firing
-    depends on the scale. Returns the synapse and the history of (scale, mean efficacy).
+    sets ``weight_scale = target / mean(u R)``, where ``target`` is the mean jump a renewing
+    synapse (the calibrated LIF-sampling network) makes on the same spikes (``"renewing"``,
+    default) or 1 (``"static"``: the additive weight); repeated ``iterations`` times because
+    the firing depends on the scale. Returns the synapse and the history of (scale, mean efficacy).
     """
     if not 0 < U <= 1 or not tau_rec_ms > 0:
         raise ValueError(f"need 0 < U <= 1 and tau_rec_ms > 0, got U={U}, tau_rec={tau_rec_ms}")
+    if target not in ("renewing", "static"):
+        raise ValueError(f"target must be 'renewing' or 'static', got {target!r}")
     if iterations < 1 or not pilot_ms > 0:
         raise ValueError("need iterations >= 1 and pilot_ms > 0")
     syn = SynapseParams(kind="tsodyks_markram", U=U, tau_rec_ms=tau_rec_ms, weight_scale=1.0 / U)
@@ -270,11 +274,13 @@ def renormalise_stp(rbm: RBM, calibration: Calibration, U: float, tau_rec_ms: fl
                      device=device, record_spikes=True)
         steps, ch, ids = s.spikes
         n = rbm.n
-        mean_eff = replay_mean_efficacy(steps.numpy() * s.dt_ms, ch.numpy() * n + ids.numpy(),
-                                        U, tau_rec_ms, skip_ms=skip)
+        t_ms, keys = steps.numpy() * s.dt_ms, ch.numpy() * n + ids.numpy()
+        mean_eff = replay_mean_efficacy(t_ms, keys, U, tau_rec_ms, skip_ms=skip)
+        goal = 1.0 if target == "static" else replay_mean_efficacy(
+            t_ms, keys, 1.0, calibration.neuron.tau_syn_exc_ms, skip_ms=skip)
         history.append({"weight_scale": syn.weight_scale, "mean_efficacy": mean_eff,
-                        "spikes": int(steps.numel())})
-        syn = renormalised_stp(U, tau_rec_ms, mean_eff)
+                        "target_efficacy": goal, "spikes": int(steps.numel())})
+        syn = renormalised_stp(U, tau_rec_ms, mean_eff, goal)
     return syn, {"history": history, "pilot_ms": pilot_ms, "chains": chains}
 
 

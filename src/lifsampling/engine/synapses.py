@@ -32,10 +32,17 @@ form :func:`regular_train_efficacy`. For the spike
 trains a network actually produces (bursts, not renewal) :func:`replay_mean_efficacy` replays the
 recursion exactly on recorded spikes. Dividing the weights by the mean efficacy
 (``weight_scale = 1 / E[u R]``, :func:`renormalised_stp`) keeps the time-averaged synaptic drive
-equal to the calibrated static weight, while a unit that keeps firing is first stronger
+equal to the static weight, while a unit that keeps firing is first stronger
 (recovered synapses transmit ``U / E[u R] > 1`` times the weight: the attractor deepens) and then
 weaker (depressed). sbs/Leng's own choice ``weight_scale = 1 / U`` only makes the *first* spike of
 a recovered synapse transmit the weight (research/lif_sampling.md §3.2).
+
+Conductance jumps *add* (as in NEST): with small U a burst at 1/tau_ref stacks conductance like an
+additive synapse (by 1/(1 - e^{-tau_ref/tau_syn}) = 1.58 for tau_ref = tau_syn), whereas the
+LIF-sampling mapping is calibrated for renewing synapses, whose jump is ``1 - e^{-h/tau_syn}``.
+So the LIF-sampling networks renormalise to the renewing synapse's mean jump on the same spikes
+(``target_efficacy`` of :func:`renormalised_stp`): the same mean conductance drive per spike as
+the network the calibration describes.
 """
 
 from __future__ import annotations
@@ -208,10 +215,14 @@ def replay_mean_efficacy(times_ms, keys, U: float, tau_rec_ms: float,
 
 
 def renormalised_stp(U: float, tau_rec_ms: float, mean_efficacy: float,
-                     tau_fac_ms: float = 0.0) -> SynapseParams:
-    """Tsodyks–Markram synapse whose mean transmitted weight equals the static weight:
-    ``weight_scale = 1 / mean_efficacy`` (``mean_efficacy`` = spike-averaged ``u R``)."""
-    if not 0 < mean_efficacy <= 1:
-        raise ValueError(f"mean_efficacy must be in (0, 1], got {mean_efficacy}")
+                     target_efficacy: float = 1.0, tau_fac_ms: float = 0.0) -> SynapseParams:
+    """Tsodyks–Markram synapse whose spike-averaged jump equals ``target_efficacy`` times the
+    weight: ``weight_scale = target_efficacy / mean_efficacy`` (``mean_efficacy`` =
+    spike-averaged ``u R``). ``target_efficacy = 1``: the static (additive) weight; the mean
+    jump of a renewing synapse on the same spikes (``replay_mean_efficacy(..., U=1,
+    tau_rec_ms=tau_syn)``): the conductance drive the LIF-sampling calibration assumed."""
+    if not 0 < mean_efficacy <= 1 or not 0 < target_efficacy <= 1:
+        raise ValueError(f"mean and target efficacy must be in (0, 1], got {mean_efficacy}, "
+                         f"{target_efficacy}")
     return SynapseParams(kind="tsodyks_markram", U=U, tau_rec_ms=tau_rec_ms,
-                         tau_fac_ms=tau_fac_ms, weight_scale=1.0 / mean_efficacy)
+                         tau_fac_ms=tau_fac_ms, weight_scale=target_efficacy / mean_efficacy)
