@@ -84,8 +84,8 @@ def plasticity_protocol(
 
 @app.command("train-calcium-mnist")
 def train_calcium_mnist(
-    data_dir: Path = typer.Option(None, help="folder with the MNIST IDX .gz files "
-                                  "(default: $LIFSAMPLING_DATA/mnist or $LIFSAMPLING_DATA)"),
+    data_dir: Path = typer.Option(None, help="folder with the MNIST IDX files, or holding them "
+                                  "in mnist/ (default: $LIFSAMPLING_DATA)"),
     architecture: str = typer.Option("feedforward", help="feedforward | recurrent"),
     n_train: int = typer.Option(60000, help="training images (first n of the training set)"),
     n_test: int = typer.Option(10000, help="test images (first n of the test set)"),
@@ -110,7 +110,7 @@ def train_calcium_mnist(
         env = os.environ.get("LIFSAMPLING_DATA")
         if not env:
             fail("no data: pass --data-dir or set LIFSAMPLING_DATA to a folder holding MNIST")
-        data_dir = Path(env) / "mnist" if (Path(env) / "mnist").is_dir() else Path(env)
+        data_dir = Path(env)
     cfg = MnistConfig(architecture=architecture, n_train=n_train, n_test=n_test, epochs=epochs,
                       pool=pool, seed=seed, device=device)
     res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures)

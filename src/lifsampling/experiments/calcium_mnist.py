@@ -38,8 +38,6 @@ author's own prototype (§2d), with every number below *chosen* here:
 
 from __future__ import annotations
 
-import gzip
-import struct
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -70,7 +68,7 @@ class MnistConfig:
     dt_ms: float = 1.0
     input_rate_hz: float = 60.0
     g_in_uS: float = 0.0008
-    g_inh_per_input_uS: float = 0.0006
+    g_inh_per_input_uS: float = 0.0009
     teacher_rate_hz: float = 1500.0
     g_teacher_uS: float = 0.003
     g_anti_uS: float = 0.003
@@ -94,33 +92,23 @@ class MnistConfig:
 
 
 # -- data -----------------------------------------------------------------------------------
-def _read_idx(path: Path) -> np.ndarray:
-    """Minimal IDX reader (gzip): magic 0x00000803 images / 0x00000801 labels, big endian."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, n = struct.unpack(">II", data[:8])
-    if magic == 0x803:
-        rows, cols = struct.unpack(">II", data[8:16])
-        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows * cols)
-    if magic == 0x801:
-        return np.frombuffer(data, dtype=np.uint8, offset=8).copy()
-    raise ValueError(f"{path} is not an MNIST IDX file (magic {magic:#x})")
-
-
-def load_mnist(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_mnist(data_dir: str | Path | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test); images as float32 in [0, 1], (n, 784).
 
-    Private reader: used until ``lifsampling.datasets`` provides one (then prefer that).
+    Through :func:`lifsampling.datasets.load_mnist` (SHA-256 verified): ``data_dir`` is a folder
+    with the four IDX files (or one holding them in ``mnist/``); ``None`` searches
+    ``$LIFSAMPLING_DATA`` and the cache, without downloading.
     """
-    d = Path(data_dir)
-    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-    missing = [n for n in names if not (d / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"MNIST files missing in {d}: {', '.join(missing)}")
-    xtr, ytr, xte, yte = (_read_idx(d / n) for n in names)
-    return (xtr.astype(np.float32) / 255.0, ytr.astype(np.int64),
-            xte.astype(np.float32) / 255.0, yte.astype(np.int64))
+    from ..datasets import load_mnist as _load
+
+    if data_dir is None:
+        m = _load("mnist", download=False)
+    else:
+        d = Path(data_dir)
+        m = _load(d / "mnist" if (d / "mnist").is_dir() else d)
+    return (m.x_train.astype(np.float32) / 255.0, m.y_train.astype(np.int64),
+            m.x_test.astype(np.float32) / 255.0, m.y_test.astype(np.int64))
 
 
 # -- network --------------------------------------------------------------------------------
@@ -210,7 +198,7 @@ def evaluate(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor,
     return correct / x.shape[0]
 
 
-def run_mnist(cfg: MnistConfig, data_dir: str | Path, out_dir: str | Path | None = None,
+def run_mnist(cfg: MnistConfig, data_dir: str | Path | None, out_dir: str | Path | None = None,
               progress: bool = True, eval_every: int = 0,
               figures: str | Path | None = None) -> dict:
     """Train on the first ``n_train`` images, test on the first ``n_test``; returns the results."""

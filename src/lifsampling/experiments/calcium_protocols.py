@@ -17,11 +17,12 @@ import numpy as np
 from ..plasticity import BiCaLL, BiCaLLParams, make_rule
 from ..plasticity.protocols import frequency_protocol, rate_protocol, stdp_protocol
 
-RATES = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 80.0)
+RATES = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 50.0, 80.0, 120.0, 160.0)
 
 
-def _graded() -> BiCaLL:
-    return BiCaLL(BiCaLLParams(stop_learning=False).without("bistable", "clip"))
+def _graded(c_d1: float = BiCaLLParams.c_d1) -> BiCaLL:
+    """BiCaLL without stop-learning, bistability and clipping (graded hidden-weight change)."""
+    return BiCaLL(BiCaLLParams(stop_learning=False, c_d1=c_d1).without("bistable", "clip"))
 
 
 def run_all(out_dir: str | Path, reps: int = 100, device: str = "auto",
@@ -40,6 +41,8 @@ def run_all(out_dir: str | Path, reps: int = 100, device: str = "auto",
     res["stdp"]["bicall_graded"] = stdp_protocol(g, reps=1, device=device)
     res["frequency"]["bicall_graded"] = frequency_protocol(g, reps=1, device=device)
     res["rate"]["bicall_graded"] = rate_protocol(g, RATES, RATES, reps=2 * reps, device=device)
+    res["rate"]["bicall_graded_mnist"] = rate_protocol(_graded(c_d1=-0.06), RATES, RATES,
+                                                       reps=2 * reps, device=device)
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     out = Path(out_dir)
     write_json(out / "calcium_protocols.json", res)
@@ -96,23 +99,26 @@ def plot_all(res: dict, fig_dir: Path) -> None:
     fig.savefig(fig_dir / "calcium_frequency.png", dpi=120)
     plt.close(fig)
     # 3. rate map
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, ax = plt.subplots(1, 4, figsize=(17, 3.8))
     n = len(RATES)
-    r = res["rate"]["bicall_graded"]
-    z = np.array(r["dw_hidden_mean"]).reshape(n, n)
-    for k, pre in enumerate(RATES):
-        if pre in (2.0, 5.0, 10.0, 20.0, 50.0, 80.0):
-            ax[0].plot(RATES, z[k], "o-", ms=3, color=plt.cm.viridis(k / (n - 1)),
+    for a, key, title in ((ax[0], "bicall_graded", "BiCaLL LR3 (c_d1 −0.021), no bistab./clip"),
+                          (ax[1], "bicall_graded_mnist", "BiCaLL c_d1 −0.06 (MNIST set), same")):
+        if key not in res["rate"]:
+            continue
+        z = np.array(res["rate"][key]["dw_hidden_mean"]).reshape(n, n)
+        for k, pre in enumerate(RATES):
+            if pre in (2.0, 5.0, 10.0, 20.0, 50.0, 160.0):
+                a.plot(RATES, z[k], "o-", ms=3, color=plt.cm.viridis(k / (n - 1)),
                        label=f"pre {pre:g} Hz")
-    ax[0].axhline(0, color="0.6", lw=0.8)
-    ax[0].set_xscale("log")
-    ax[0].set_yscale("symlog", linthresh=1e-2)
-    ax[0].set_xlabel("post rate (Hz)")
-    ax[0].set_ylabel("mean hidden Δw in 1 s")
-    ax[0].set_title("BiCaLL (no bistability/clip)", fontsize=9)
-    ax[0].legend(fontsize=6)
-    for a, key, title in ((ax[1], "bicall", "BiCaLL: (P_pot − P_dep)/2 in 1 s"),
-                          (ax[2], "graupner-brunel", "GB: (P_pot − P_dep)/2 in 1 s")):
+        a.axhline(0, color="0.6", lw=0.8)
+        a.set_xscale("log")
+        a.set_yscale("symlog", linthresh=1e-2)
+        a.set_xlabel("post rate (Hz)")
+        a.set_ylabel("mean hidden Δw in 1 s")
+        a.set_title(title, fontsize=9)
+        a.legend(fontsize=6)
+    for a, key, title in ((ax[2], "bicall", "BiCaLL: (P_pot − P_dep)/2 in 1 s"),
+                          (ax[3], "graupner-brunel", "GB: (P_pot − P_dep)/2 in 1 s")):
         z = np.array(res["rate"][key]["dw_effective"]).reshape(n, n)
         lim = max(1e-9, float(np.abs(z).max()))
         im = a.imshow(z, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim)
