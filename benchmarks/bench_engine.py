@@ -68,31 +68,11 @@ def run_brian2(duration_ms: float) -> dict:
     import brian2 as b2
     import numpy as np
 
+    from lifsampling.reference.brian2_model import neuron_group
+
     net = rbm_network()
-    p, noise = net.neuron, net.noise
-    try:
-        b2.prefs.codegen.target = "cython"
-        target = "cython"
-    except Exception:  # pragma: no cover - depends on the machine
-        b2.prefs.codegen.target = "numpy"
-        target = "numpy"
-    b2.defaultclock.dt = 0.1 * b2.ms
-    ns = {"C": p.cm_nF * b2.nF, "g_l": p.g_leak_uS * b2.uS, "E_e": p.e_rev_exc_mV * b2.mV,
-          "E_i": p.e_rev_inh_mV * b2.mV, "tau_e": p.tau_syn_exc_ms * b2.ms,
-          "tau_i": p.tau_syn_inh_ms * b2.ms, "v_th": p.v_thresh_mV * b2.mV,
-          "v_reset": p.v_reset_mV * b2.mV}
-    eqs = """
-    dv/dt = (g_l*(E_l - v) + ge*(E_e - v) + gi*(E_i - v))/C : volt (unless refractory)
-    dge/dt = -ge/tau_e : siemens
-    dgi/dt = -gi/tau_i : siemens
-    E_l : volt
-    """
-    n = net.n
-    g = b2.NeuronGroup(n, eqs, threshold="v >= v_th", reset="v = v_reset",
-                       refractory=(p.tau_ref_ms + 0.1) * b2.ms, method="exponential_euler",
-                       namespace=ns)
-    g.E_l = net.e_leak_mV.numpy() * b2.mV
-    g.v = net.e_leak_mV.numpy() * b2.mV
+    noise, n, target = net.noise, net.n, "cython"  # Brian2's fastest runtime target
+    g = neuron_group(n, net.neuron, net.e_leak_mV.numpy(), target=target)
     w = net.weights_uS.numpy()
     pre, post = np.nonzero(w > 0)
     se = b2.Synapses(g, g, "w : siemens", on_pre="ge += w", delay=0.1 * b2.ms)

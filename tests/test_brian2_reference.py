@@ -3,10 +3,8 @@
 Brian2 integrates the same conductance-based LIF equations with its own code generation
 (numpy target, exponential Euler); its schedule applies an input that arrives at clock time t
 after the state update of step t, so it moves v from t + dt on, exactly as an input added at the
-end of our step [t, t + dt]. Brian2 stamps a spike with the start of its step and ends the
-refractory period tau_ref after that stamp; NEST (and this engine) stamp it at the step's end and
-hold the membrane for tau_ref after it, i.e. one step longer. Brian2 is therefore given
-``refractory = tau_ref + dt``, which makes both hold the membrane for the same n_ref steps.
+end of our step [t, t + dt]. The refractory convention is explained in
+:mod:`lifsampling.reference.brian2_model`.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ import torch
 
 from lifsampling.engine import Network, initial_state, lif_step, make_constants, simulate
 from lifsampling.params import NeuronParams, NoiseParams, SynapseParams
+from lifsampling.reference.brian2_model import neuron_group
 
 b2 = pytest.importorskip("brian2")
 pytestmark = pytest.mark.brian2
@@ -26,29 +25,6 @@ pytestmark = pytest.mark.brian2
 DT = 0.1
 NEURON = NeuronParams(cm_nF=0.2, tau_m_ms=1.0, e_leak_mV=-65.0, v_thresh_mV=-50.0,
                       v_reset_mV=-50.01, tau_ref_ms=10.0)
-
-
-def _brian_group(n: int, e_leak_mV, v0_mV):
-    b2.prefs.codegen.target = "numpy"
-    b2.start_scope()
-    b2.defaultclock.dt = DT * b2.ms
-    p = NEURON
-    ns = {"C": p.cm_nF * b2.nF, "g_l": p.g_leak_uS * b2.uS, "E_e": p.e_rev_exc_mV * b2.mV,
-          "E_i": p.e_rev_inh_mV * b2.mV, "tau_e": p.tau_syn_exc_ms * b2.ms,
-          "tau_i": p.tau_syn_inh_ms * b2.ms, "v_th": p.v_thresh_mV * b2.mV,
-          "v_reset": p.v_reset_mV * b2.mV}
-    eqs = """
-    dv/dt = (g_l*(E_l - v) + ge*(E_e - v) + gi*(E_i - v))/C : volt (unless refractory)
-    dge/dt = -ge/tau_e : siemens
-    dgi/dt = -gi/tau_i : siemens
-    E_l : volt
-    """
-    g = b2.NeuronGroup(n, eqs, threshold="v >= v_th", reset="v = v_reset",
-                       refractory=(p.tau_ref_ms + DT) * b2.ms, method="exponential_euler",
-                       namespace=ns)
-    g.E_l = np.asarray(e_leak_mV) * b2.mV
-    g.v = np.asarray(v0_mV) * b2.mV
-    return g
 
 
 def test_traces_with_fixed_inputs_and_recurrence_match_brian2():
@@ -63,7 +39,7 @@ def test_traces_with_fixed_inputs_and_recurrence_match_brian2():
     w_rec[0, 1], w_rec[1, 2] = 0.02, 0.03  # µS
     steps = 600
 
-    g = _brian_group(n, e_leak, e_leak)
+    g = neuron_group(n, NEURON, e_leak)
     times = [t for _, t, *_ in inputs] * b2.ms
     src = b2.SpikeGeneratorGroup(len(inputs), np.arange(len(inputs)), times)
     for k, (i, _t, w, var) in enumerate(inputs):
@@ -116,22 +92,7 @@ def test_poisson_background_rates_match_brian2():
                     dur_ms, chains=2, burn_in_ms=burn_ms, seed=3)
     r_ours = ours.rates_hz.mean(0).numpy()
 
-    b2.prefs.codegen.target = "numpy"
-    b2.start_scope()
-    b2.defaultclock.dt = DT * b2.ms
-    ns = {"C": neuron.cm_nF * b2.nF, "g_l": neuron.g_leak_uS * b2.uS, "E_e": 0 * b2.mV,
-          "E_i": -100 * b2.mV, "tau_e": 10 * b2.ms, "tau_i": 10 * b2.ms, "v_th": -50 * b2.mV,
-          "v_reset": neuron.v_reset_mV * b2.mV}
-    eqs = """
-    dv/dt = (g_l*(E_l - v) + ge*(E_e - v) + gi*(E_i - v))/C : volt (unless refractory)
-    dge/dt = -ge/tau_e : siemens
-    dgi/dt = -gi/tau_i : siemens
-    E_l : volt
-    """
-    g = b2.NeuronGroup(80, eqs, threshold="v >= v_th", reset="v = v_reset",
-                       refractory=(10 + DT) * b2.ms, method="exponential_euler", namespace=ns)
-    g.E_l = np.tile(e_leak, 2) * b2.mV
-    g.v = np.tile(e_leak, 2) * b2.mV
+    g = neuron_group(80, neuron, np.tile(e_leak, 2))
     pe = b2.PoissonInput(g, "ge", 1, 3000 * b2.Hz, weight=1 * b2.nS)
     pi = b2.PoissonInput(g, "gi", 1, 3000 * b2.Hz, weight=1 * b2.nS)
     net = b2.Network(g, pe, pi)

@@ -1,0 +1,1 @@
+"""Independent reference simulators (optional dependencies), for validation and benchmarks."""
