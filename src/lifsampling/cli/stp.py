@@ -1,0 +1,206 @@
+"""STP commands: classify-spiking, stp-mixing, stp-sweep, stp-imbalance (issue 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._app import app, fail, print_json
+
+
+def _setup(threads: int, device: str) -> None:
+    import torch
+
+    from ..engine import resolve_device
+
+    if threads < 1:
+        fail(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    resolve_device(device)
+
+
+def _calibration(path: Path | None):
+    from ..calibration import Calibration
+    from ..experiments.small_bm import default_calibration
+
+    return default_calibration() if path is None else Calibration.load(path)
+
+
+def _model(path: Path):
+    from ..boltzmann.train import load_rbm
+
+    if not path.is_file():
+        fail(f"model file not found: {path}")
+    rbm, header = load_rbm(path)
+    if rbm.n_pixels != 784 or rbm.n_labels != 10:
+        fail(f"{path} has {rbm.n_pixels} pixels and {rbm.n_labels} label units; an MNIST "
+             "classification RBM (784 pixels + 10 labels) is needed")
+    return rbm, header
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        fail(f"{name} must be a comma-separated list of numbers, got {text!r}")
+    if not vals:
+        fail(f"{name} is empty")
+    return vals
+
+
+CAL_OPT = typer.Option(None, "--calibration", help="calibration JSON (default: shipped sbs)")
+DEV_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda")
+THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
+
+
+@app.command("classify-spiking")
+def classify_spiking_cmd(
+    model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
+    calibration: Path = CAL_OPT,
+    data: str = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory"),
+    n_test: int = typer.Option(0, "--n-test", help="first N test images (0: all)"),
+    duration_ms: float = typer.Option(100.0, "--duration-ms", help="read-out time per image"),
+    burn_in_ms: float = typer.Option(20.0, "--burn-in-ms"),
+    batch_size: int = typer.Option(500, "--batch-size", help="images simulated together"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = DEV_OPT,
+    threads: int = THR_OPT,
+    out: Path = typer.Option(None, "--out", help="write the result JSON here"),
+    json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Classify MNIST test images with the spiking network (image clamped, labels read out)."""
+    from ..experiments.stp_classify import run_classification
+    from ..io import write_json
+
+    _setup(threads, device)
+    if n_test < 0 or duration_ms <= 0 or burn_in_ms < 0 or batch_size < 1:
+        fail("need --n-test >= 0, --duration-ms > 0, --burn-in-ms >= 0, --batch-size >= 1")
+    rbm, _ = _model(model)
+    res = run_classification(rbm, _calibration(calibration), data=data,
+                             n_test=n_test or None, duration_ms=duration_ms,
+                             burn_in_ms=burn_in_ms, batch_size=batch_size, seed=seed,
+                             device=device, progress=not json_out)
+    res["model"] = str(model)
+    if out:
+        write_json(out, res)
+    if json_out:
+        print_json(res)
+    else:
+        typer.echo(f"spiking accuracy {res['accuracy']:.4f}, RBM {res['rbm_accuracy']:.4f} "
+                   f"({res['n_test']} test images)")
+
+
+@app.command("stp-mixing")
+def stp_mixing_cmd(
+    model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
+    calibration: Path = CAL_OPT,
+    samples: int = typer.Option(1000, "--samples", help="samples per chain (10 ms each)"),
+    chains: int = typer.Option(4, "--chains"),
+    U: float = typer.Option(0.1, "--U", help="STP utilisation U_SE"),
+    tau_rec_ms: float = typer.Option(280.0, "--tau-rec-ms", help="STP recovery time (ms)"),
+    samplers: str = typer.Option("stp,lif,gibbs,ast,pt", "--samplers"),
+    pilot_ms: float = typer.Option(1000.0, "--pilot-ms", help="pilot run for renormalising"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = DEV_OPT,
+    threads: int = THR_OPT,
+    out: Path = typer.Option(Path("out/stp/mixing"), "--out", help="folder for results"),
+    json_out: bool = typer.Option(False, "--json", help="print the table as JSON"),
+) -> None:
+    """Mixing of LIF+STP, LIF, Gibbs, AST and PT on one RBM at the same number of samples."""
+    from ..experiments.stp_mixing import ALL_SAMPLERS, run_mixing, summary
+
+    _setup(threads, device)
+    names = [s.strip() for s in samplers.split(",") if s.strip()]
+    bad = [s for s in names if s not in ALL_SAMPLERS]
+    if bad or not names:
+        fail(f"unknown sampler(s) {bad}; choose from {', '.join(ALL_SAMPLERS)}")
+    if samples < 3 or chains < 1 or not 0 < U <= 1 or tau_rec_ms <= 0 or pilot_ms <= 0:
+        fail("need --samples >= 3, --chains >= 1, 0 < --U <= 1, --tau-rec-ms > 0, --pilot-ms > 0")
+    rbm, _ = _model(model)
+
+    def log(name, st):
+        if not json_out:
+            typer.echo(f"{name}: confident switches/1000 "
+                       f"{st['confident_class_switches_per_1000']:.1f}, ISL "
+                       f"{st['isl_beta_0.95']:.1f}, mean pixel {st['mean_pixel']:.3f}", err=True)
+
+    res = run_mixing(rbm, _calibration(calibration), samplers=names, n_samples=samples,
+                     chains=chains, U=U, tau_rec_ms=tau_rec_ms, pilot_ms=pilot_ms, seed=seed,
+                     device=device, out_dir=out, log=log)
+    res["summary"] = summary(res["table"])
+    res["model"] = str(model)
+    if json_out:
+        print_json({k: v for k, v in res.items() if k != "table"} | {"table": res["table"]})
+    else:
+        typer.echo(f"results and figures in {out}/")
+
+
+@app.command("stp-sweep")
+def stp_sweep_cmd(
+    model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
+    calibration: Path = CAL_OPT,
+    U_values: str = typer.Option("0.01,0.03,0.1,0.3", "--U", help="comma-separated U_SE"),
+    tau_values: str = typer.Option("50,280,1000", "--tau-rec-ms", help="comma-separated ms"),
+    samples: int = typer.Option(300, "--samples"),
+    chains: int = typer.Option(4, "--chains"),
+    pilot_ms: float = typer.Option(500.0, "--pilot-ms"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = DEV_OPT,
+    threads: int = THR_OPT,
+    out: Path = typer.Option(Path("out/stp/sweep"), "--out"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Sweep U_SE x tau_rec: confident switches, ISL and mean pixel as heat maps."""
+    from ..experiments.stp_sweep import run_sweep
+
+    _setup(threads, device)
+    us, taus = _floats(U_values, "--U"), _floats(tau_values, "--tau-rec-ms")
+    if samples < 3 or chains < 1:
+        fail("need --samples >= 3 and --chains >= 1")
+    rbm, _ = _model(model)
+    res = run_sweep(rbm, _calibration(calibration), U_values=us, tau_values=taus,
+                    n_samples=samples, chains=chains, pilot_ms=pilot_ms, seed=seed,
+                    device=device, out_dir=out,
+                    log=None if json_out else lambda r: typer.echo(str(r), err=True))
+    if json_out:
+        print_json(res)
+
+
+@app.command("stp-imbalance")
+def stp_imbalance_cmd(
+    model: Path = typer.Option(Path("out/stp/rbm_mnist_500_imbalanced.npz"), "--model",
+                               help="imbalanced RBM; trained (digits 5-9 at 10%) if missing"),
+    calibration: Path = CAL_OPT,
+    samples: int = typer.Option(500, "--samples"),
+    chains: int = typer.Option(4, "--chains"),
+    U: float = typer.Option(0.1, "--U"),
+    tau_rec_ms: float = typer.Option(280.0, "--tau-rec-ms"),
+    samplers: str = typer.Option("stp,gibbs,ast", "--samplers"),
+    epochs: int = typer.Option(5, "--epochs", help="training epochs if the model is trained"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = DEV_OPT,
+    threads: int = THR_OPT,
+    out: Path = typer.Option(Path("out/stp/imbalance"), "--out"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Class histograms (TV, KL) and ISL of STP, Gibbs and AST on imbalanced-data RBM."""
+    from ..experiments.stp_imbalance import run_imbalance, train_imbalanced
+    from ..experiments.stp_mixing import ALL_SAMPLERS, summary
+
+    _setup(threads, device)
+    names = [s.strip() for s in samplers.split(",") if s.strip()]
+    if not names or any(s not in ALL_SAMPLERS for s in names):
+        fail(f"--samplers must be a list from {', '.join(ALL_SAMPLERS)}")
+    if epochs < 1 or samples < 3 or chains < 1:
+        fail("need --epochs >= 1, --samples >= 3, --chains >= 1")
+    rbm, props = train_imbalanced(model, epochs=epochs, seed=seed)
+    res = run_imbalance(rbm, props, _calibration(calibration), n_samples=samples,
+                        chains=chains, U=U, tau_rec_ms=tau_rec_ms, samplers=names, seed=seed,
+                        device=device, out_dir=out)
+    res["summary"] = summary(res["table"])
+    if json_out:
+        print_json(res)
+    else:
+        for name, d in res["class_histogram_vs_training"].items():
+            typer.echo(f"{name}: TV {d['tv']:.3f}, KL {d['kl']:.3f}, ISL {d['isl_beta_0.95']:.1f}")
