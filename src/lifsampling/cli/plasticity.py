@@ -95,9 +95,14 @@ def train_calcium_mnist(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     out: Path = typer.Option(None, help="write weights (npz) + results (json) to this folder"),
     figures: Path = typer.Option(None, help="save the learned weights per class as a PNG here"),
+    config: str = typer.Option(None, help="JSON object overriding MnistConfig fields, e.g. "
+                               "'{\"c_d1\": -0.05, \"theta_stop_high\": 0.5}'"),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Train a spiking classifier on MNIST with the BiCaLL rule only (teacher-driven)."""
+    import json
+    from dataclasses import fields
+
     from ..experiments.calcium_mnist import MnistConfig, run_mnist
 
     if architecture not in ("feedforward", "recurrent"):
@@ -111,8 +116,20 @@ def train_calcium_mnist(
         if not env:
             fail("no data: pass --data-dir or set LIFSAMPLING_DATA to a folder holding MNIST")
         data_dir = Path(env)
-    cfg = MnistConfig(architecture=architecture, n_train=n_train, n_test=n_test, epochs=epochs,
-                      pool=pool, seed=seed, device=device)
+    extra = {}
+    if config:
+        try:
+            extra = json.loads(config)
+        except json.JSONDecodeError as exc:
+            fail(f"--config is not valid JSON: {exc}")
+        if not isinstance(extra, dict):
+            fail("--config must be a JSON object")
+        known = {f.name for f in fields(MnistConfig)}
+        bad = sorted(set(extra) - known)
+        if bad:
+            fail(f"--config: unknown field(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    cfg = MnistConfig(**{"architecture": architecture, "n_train": n_train, "n_test": n_test,
+                         "epochs": epochs, "pool": pool, "seed": seed, "device": device, **extra})
     res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures)
     if json_out:
         print_json(res)

@@ -67,6 +67,7 @@ class MnistConfig:
     present_ms: float = 100.0
     dt_ms: float = 1.0
     input_rate_hz: float = 60.0
+    spont_rate_hz: float = 0.0
     g_in_uS: float = 0.0008
     g_inh_per_input_uS: float = 0.0009
     teacher_rate_hz: float = 1500.0
@@ -76,6 +77,7 @@ class MnistConfig:
     g_rec_inh_uS: float = 0.0002
     lr: float = 0.1
     c_d1: float = -0.06
+    c_d2: float = -0.002
     tau_stop_ms: float = 20.0
     a_stop: float = 0.2
     theta_stop_high: float = 0.6
@@ -85,8 +87,8 @@ class MnistConfig:
     device: str = "auto"
 
     def rule_params(self) -> BiCaLLParams:
-        base = BiCaLLParams(c_d1=self.c_d1, tau_stop_ms=self.tau_stop_ms, a_stop=self.a_stop,
-                            theta_stop_high=self.theta_stop_high)
+        base = BiCaLLParams(c_d1=self.c_d1, c_d2=self.c_d2, tau_stop_ms=self.tau_stop_ms,
+                            a_stop=self.a_stop, theta_stop_high=self.theta_stop_high)
         return replace(base, c_p=base.c_p * self.lr, c_d1=base.c_d1 * self.lr,
                        c_d2=base.c_d2 * self.lr)
 
@@ -138,7 +140,8 @@ class CalciumClassifier:
         cfg, rule, c = self.cfg, self.rule, self.consts
         b = images.shape[0]
         steps = round(cfg.present_ms / cfg.dt_ms)
-        p_in = images * (cfg.input_rate_hz * cfg.dt_ms * 1e-3)
+        p_in = (cfg.spont_rate_hz + images * (cfg.input_rate_hz - cfg.spont_rate_hz)) * (
+            cfg.dt_ms * 1e-3)
         st = initial_state(b, self.n_out, c, device=self.dev)
         zeros_pre = torch.zeros(b, cfg.n_in, device=self.dev)
         zeros_post = torch.zeros(b, self.n_out, device=self.dev)
