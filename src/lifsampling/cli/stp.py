@@ -22,7 +22,7 @@ def _setup(threads: int, device: str) -> None:
 
 def _calibration(path: Path | None):
     from ..calibration import Calibration
-    from ..experiments.small_bm import default_calibration
+    from ..spiking_rbm import default_calibration
 
     return default_calibration() if path is None else Calibration.load(path)
 
@@ -49,7 +49,8 @@ def _floats(text: str, name: str) -> list[float]:
     return vals
 
 
-CAL_OPT = typer.Option(None, "--calibration", help="calibration JSON (default: shipped sbs)")
+CAL_OPT = typer.Option(None, "--calibration",
+                       help="calibration JSON (default: shipped fast-membrane neuron)")
 DEV_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda")
 THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
 
