@@ -245,6 +245,7 @@ class ClassificationResult:
     duration_ms: float
     burn_in_ms: float
     wall_s: float
+    retried: int = 0  # images read out again (4 x duration) because no label neuron fired
 
     def accuracy(self, labels) -> float:
         y = np.asarray(labels)
@@ -256,11 +257,13 @@ class ClassificationResult:
 def classify(rbm: RBM, calibration: Calibration, images, *, duration_ms: float = 200.0,
              burn_in_ms: float = 20.0, batch_size: int = 500,
              synapse: SynapseParams | None = None, seed: int = 0, device: str = "auto",
-             progress: bool = False) -> ClassificationResult:
+             progress: bool = False, retry_silent: int = 2) -> ClassificationResult:
     """Classify binary images with the spiking network (image clamped, labels read out).
 
     Each image is one chain; ``batch_size`` images run together. The label activity is the
     fraction of the ``duration_ms`` (after ``burn_in_ms``) each label neuron spends refractory.
+    Images on which no label neuron fired are read out again for 4 × ``duration_ms`` (up to
+    ``retry_silent`` times) instead of being assigned class 0 by a tie.
     """
     rbm = _check_rbm(rbm)
     x = _as_images(images, rbm.n_pixels)
@@ -280,8 +283,20 @@ def classify(rbm: RBM, calibration: Calibration, images, *, duration_ms: float =
     if bar is not None:
         bar[0].stop()
     act = np.concatenate(acts) if acts else np.zeros((0, rbm.n_labels))
+    retried = 0
+    for attempt in range(retry_silent):  # no label neuron fired: read out longer
+        silent = np.flatnonzero(act.max(1) == 0)
+        if silent.size == 0:
+            break
+        retried += silent.size if attempt == 0 else 0
+        for i in range(0, silent.size, batch_size):
+            idx = silent[i:i + batch_size]
+            net = clamped_network(rbm, calibration, x[idx], synapse=synapse)
+            res = simulate(net, 4 * duration_ms, chains=idx.size, burn_in_ms=burn_in_ms,
+                           seed=seed + 7919 * (attempt + 1) + i, device=device)
+            act[idx] = res.on_fraction[:, : rbm.n_labels].numpy()
     return ClassificationResult(act.argmax(1), act, duration_ms, burn_in_ms,
-                                time.perf_counter() - t0)
+                                time.perf_counter() - t0, retried)
 
 
 @dataclass

@@ -44,6 +44,7 @@ def run_classification(rbm: RBM, calibration: Calibration, *, data: str = "auto"
             "duration_ms": duration_ms, "burn_in_ms": burn_in_ms, "batch_size": batch_size,
             "mean_label_activity": float(res.label_activity.sum(1).mean()),
             "silent_fraction": float((res.label_activity.sum(1) == 0).mean()),
+            "retried_fraction": res.retried / n,
             "wall_s": res.wall_s, "clamping": "pixels folded into the hidden leak potentials",
             "per_class_accuracy": [float((res.predictions[y == k] == k).mean())
                                    for k in range(10) if (y == k).any()],
