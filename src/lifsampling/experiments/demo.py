@@ -69,7 +69,8 @@ def stp_demo(out_dir: Path, seed: int = 0, device: str = "auto", n_hidden: int =
             "samples_per_chain": n_samples, "chains": chains,
             "stp_weight_scale": res["stp_renormalisation"]["synapse"]["weight_scale"],
             "mixing": summary(res["table"]),
-            "stp_over_gibbs_confident_switches": res.get("stp_over_gibbs_confident_switches"),
+            "stp_over_gibbs_confident_switches_skipping_uncertain": res.get(
+                "stp_over_gibbs_confident_switches_skipping_uncertain_per_1000"),
             "figures": ["stp_samples.png", "stp_classes.png", "stp_dream.gif"]}
 
 

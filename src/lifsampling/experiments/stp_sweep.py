@@ -19,9 +19,9 @@ from ..calibration import Calibration
 from ..io import write_json
 from ..plots import new_figure, save_figure
 from ..spiking_rbm import SpikingRBMSampler, renormalise_stp
-from .stp_mixing import MixingData, default_data
+from .stp_mixing import MixingData, confident_subsequence, default_data
 
-HEAT_KEYS = (("confident_class_switches_per_1000", "confident switches / 1000"),
+HEAT_KEYS = (("class_switches_per_1000", "class switches / 1000"),
              ("isl_beta_0.95", "ISL (β=0.95, nats)"), ("mean_pixel", "mean pixel"))
 
 
@@ -49,12 +49,15 @@ def run_sweep(rbm: RBM, calibration: Calibration, *, U_values=(0.01, 0.03, 0.1, 
             s = SpikingRBMSampler(calibration, syn, device=device).sample(
                 rbm, n_samples, chains=chains, seed=seed, init=data.init)
             st = sample_statistics(rbm, s, clf, data.x_test, data.x_val, data.proportions)
+            st.update(confident_subsequence(
+                clf.predict_proba(s[..., : rbm.n_pixels].float().numpy())))
             row = {"U": u, "tau_rec_ms": tau, "weight_scale": syn.weight_scale,
                    "mean_pixel": float(s[..., : rbm.n_pixels].float().mean()),
                    **{k: st[k] for k in ("confident_class_switches_per_1000",
                                          "class_switches_per_1000", "classes_visited_per_chain",
                                          "class_histogram_tv", "isl_beta_0.95",
-                                         "tau_int_free_energy")}}
+                                         "tau_int_free_energy", "confident_fraction",
+                                         "confident_switches_skipping_uncertain_per_1000")}}
             grid.append(row)
             if log:
                 log(row)
