@@ -162,7 +162,9 @@ LENG2018_NEURON = NeuronParams(cm_nF=0.2, tau_m_ms=0.1, e_leak_mV=-65.0, v_thres
 LENG2018_NOISE = NoiseParams(rate_exc_hz=400.0, rate_inh_hz=400.0, w_exc_uS=0.001, w_inh_uS=0.001)
 
 # "mixing" STP attributed to Leng 2018 (mzenk/lif_pong mixing_tso_params): U=0.01, tau_rec=280 ms,
-# tau_fac=0, weights divided by U. research/lif_sampling.md §3.2 [V, code].
+# tau_fac=0, weights divided by U. research/lif_sampling.md §3.2 [V, code]. This keeps only the
+# first spike of a recovered synapse at the static weight; for a scale that keeps the *mean* jump
+# see engine.synapses.renormalised_stp and spiking_rbm.renormalise_stp (docs/stp.md).
 LENG2018_STP = SynapseParams(kind="tsodyks_markram", U=0.01, tau_rec_ms=280.0, tau_fac_ms=0.0,
                              weight_scale=100.0)
 
