@@ -113,7 +113,7 @@ def test_renormalised_mean_efficacy_equals_target():
     # replay of the same trains gives the same mean
     k, b = raster.nonzero(as_tuple=True)
     m = replay_mean_efficacy(k.numpy() * dt, b.numpy(), U, tau, skip_ms=skip * dt)
-    assert m * syn.weight_scale == pytest.approx(float((total.sum() / count.sum())), rel=1e-9)
+    assert m * syn.weight_scale == pytest.approx(float(total.sum() / count.sum()), rel=1e-9)
 
 
 def _mode_switches(z: np.ndarray) -> int:
