@@ -36,8 +36,10 @@ author's own prototype (§2d), with every number below *chosen* here:
 - Mini-batches of ``batch`` images are presented in parallel to the *same* network: each has
   its own neurons and traces, their weight updates are summed (``BiCaLL.on_spikes(shared=True)``).
   ``batch=1`` is strictly online learning.
-- Test: teacher and plasticity off, ``present_ms`` per image, class = pool with most spikes
-  (ties: lowest class index; no spikes counts as wrong unless it is class 0's tie-break).
+- Test: teacher and plasticity off, ``test_present_ms`` per image (default 100 ms; 300 ms
+  lowers the spike-count noise: 0.735 -> 0.760 with the same 60k-trained weights); class =
+  pool with most spikes (ties: lowest class index, so an image without output spikes counts
+  as class 0).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class MnistConfig:
     n_in: int = 784
     n_classes: int = 10
     present_ms: float = 100.0
+    test_present_ms: float = 100.0
     dt_ms: float = 1.0
     input_rate_hz: float = 60.0
     spont_rate_hz: float = 0.0
@@ -139,11 +142,12 @@ class CalciumClassifier:
         self.pool_of = torch.arange(self.n_out, device=device) // cfg.pool
 
     def present(self, images: torch.Tensor, labels: torch.Tensor | None,
-                learn: bool) -> torch.Tensor:
-        """Present B images for ``present_ms``; returns output spike counts (B, n_out)."""
+                learn: bool, duration_ms: float | None = None) -> torch.Tensor:
+        """Present B images for ``duration_ms`` (default ``present_ms``); returns output spike
+        counts (B, n_out)."""
         cfg, rule, c = self.cfg, self.rule, self.consts
         b = images.shape[0]
-        steps = round(cfg.present_ms / cfg.dt_ms)
+        steps = round((duration_ms or cfg.present_ms) / cfg.dt_ms)
         p_in = (cfg.spont_rate_hz + images * (cfg.input_rate_hz - cfg.spont_rate_hz)) * (
             cfg.dt_ms * 1e-3)
         st = initial_state(b, self.n_out, c, device=self.dev)
@@ -200,7 +204,8 @@ def evaluate(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor,
              batch: int = 500) -> float:
     correct = 0
     for i in range(0, x.shape[0], batch):
-        counts = net.present(x[i:i + batch], None, learn=False)
+        counts = net.present(x[i:i + batch], None, learn=False,
+                             duration_ms=net.cfg.test_present_ms)
         correct += int((net.predict(counts) == y[i:i + batch]).sum())
     return correct / x.shape[0]
 
