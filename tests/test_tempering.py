@@ -169,3 +169,11 @@ def test_cli_bad_rhythm_one_line_error(args, needle, tmp_path):
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
+
+
+def test_anchored_map_keeps_shape(hcs_map):
+    m = hcs_map.anchored(3000.0, -50.6, 0.7)
+    assert float(m.alpha(3000.0)) == pytest.approx(0.7)
+    assert float(m.u0(3000.0)) == pytest.approx(-50.6)
+    np.testing.assert_allclose(m.temperature(RATES), hcs_map.temperature(RATES))
+    np.testing.assert_allclose(m.leak_shift(RATES), hcs_map.leak_shift(RATES))

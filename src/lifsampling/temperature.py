@@ -155,6 +155,15 @@ class TemperatureMap:
             raise ValueError("T(nu) is not monotone on this grid; cannot invert it")
         return np.exp(_interp_extrap(np.log(t), np.log(T), np.log(self.rates_hz)))
 
+    def anchored(self, rate_hz: float, u0_mV: float, alpha_mV: float) -> TemperatureMap:
+        """The map's shape (alpha ratios, u0 differences) moved so that it passes through a
+        measured calibration (u0_mV, alpha_mV) at ``rate_hz`` — e.g. a theory map anchored to a
+        shipped calibration where the theory's absolute alpha is off."""
+        k = alpha_mV / float(self.alpha(rate_hz))
+        du = u0_mV - float(self.u0(rate_hz))
+        return replace(self, alpha_mV=tuple(a * k for a in self.alpha_mV),
+                       u0_mV=tuple(u + du for u in self.u0_mV), source=f"{self.source}-anchored")
+
     def with_reference(self, rate_hz: float) -> TemperatureMap:
         """The same map with another reference (temperature-1) rate."""
         return replace(self, reference_rate_hz=float(rate_hz))

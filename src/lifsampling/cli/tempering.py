@@ -40,7 +40,7 @@ def tempering(
     calibration: Path = typer.Option(None, help="calibration JSON whose neuron, noise weights "
                                      "and coupling scales are used (default: shipped sbs)"),
     temperature_map: Path = typer.Option(None, help="u0/alpha vs rate map JSON (default: HCS "
-                                         "theory, which matches the measured map within 1%)"),
+                                         "theory anchored to the calibration at its rate)"),
     grid: Path = typer.Option(None, help="write a sample grid over one cycle here (PNG)"),
     out: Path = typer.Option(None, help="write the full result here (JSON)"),
     seed: int = typer.Option(0),
@@ -86,9 +86,12 @@ def tempering(
         tmap = TemperatureMap.load(temperature_map)
     else:
         peak = rhythm.mean_hz + rhythm.amplitude_hz
-        rates = sorted({rhythm.trough_hz, rhythm.mean_hz, peak, 0.5 * (rhythm.trough_hz + peak)})
+        cal_rate = float(base.noise.rates_at(0.0)[0])
+        rates = sorted({rhythm.trough_hz, rhythm.mean_hz, peak, 0.5 * (rhythm.trough_hz + peak),
+                        cal_rate})
         tmap = theory_temperature_map(rates, reference_rate_hz=rhythm.trough_hz,
                                       neuron=base.neuron, noise=base.noise)
+        tmap = tmap.anchored(cal_rate, base.u0_mV, base.alpha_mV)
     res = tm.compare(rbm, tmap, base, rhythm, duration_ms=duration_ms, chains=chains, seed=seed,
                      read_T=read_t, compensate=compensate, baselines=baselines,
                      init_from_data=init_from_data, device=device,
