@@ -10,6 +10,7 @@ as two ``torch.poisson`` calls. The resulting conductance jumps are ``w_e n_e`` 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -36,19 +37,37 @@ def _poisson_pmf(mean: float) -> np.ndarray:
 class PoissonBackground:
     """Draws the background conductance jumps of B x N neurons for one step.
 
-    Constant rates build the table once; time-varying rates rebuild it (a few µs) each step.
+    Constant rates build the table once; time-varying rates look it up in a cache keyed by the
+    exact (rate_e, rate_i) pair (periodic rates repeat their values every cycle) and build it
+    only on a miss.
     """
+
+    CACHE_SIZE = 4096
 
     def __init__(self, noise: NoiseParams, dt_ms: float, device: torch.device,
                  dtype: torch.dtype) -> None:
         noise.validate()
         self.noise, self.dt_ms, self.device, self.dtype = noise, dt_ms, device, dtype
         self._key: tuple[float, float] | None = None
+        self._cache: OrderedDict[tuple[float, float], tuple] = OrderedDict()
         self._table(*noise.rates_at(0.0))
 
     def _table(self, rate_e: float, rate_i: float) -> None:
-        if self._key == (rate_e, rate_i):
+        key = (rate_e, rate_i)
+        if self._key == key:
             return
+        tables = self._cache.get(key)
+        if tables is None:
+            tables = self._build(rate_e, rate_i)
+            self._cache[key] = tables
+            if len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        self._cdf, self._dge, self._dgi = tables
+        self._key = key
+
+    def _build(self, rate_e: float, rate_i: float) -> tuple:
         if rate_e < 0 or rate_i < 0:
             raise ValueError(f"background rates must be >= 0 Hz, got {rate_e}, {rate_i}")
         pe = _poisson_pmf(rate_e * self.dt_ms * 1e-3)
@@ -58,10 +77,9 @@ class PoissonBackground:
         ne, ni = np.divmod(order, len(pi))
         cdf = np.cumsum(joint[order])
         cdf[-1] = 1.0
-        self._cdf = torch.as_tensor(cdf[:-1], device=self.device, dtype=torch.float64)
-        self._dge = torch.as_tensor(ne * self.noise.w_exc_uS, device=self.device, dtype=self.dtype)
-        self._dgi = torch.as_tensor(ni * self.noise.w_inh_uS, device=self.device, dtype=self.dtype)
-        self._key = (rate_e, rate_i)
+        return (torch.as_tensor(cdf[:-1], device=self.device, dtype=torch.float64),
+                torch.as_tensor(ne * self.noise.w_exc_uS, device=self.device, dtype=self.dtype),
+                torch.as_tensor(ni * self.noise.w_inh_uS, device=self.device, dtype=self.dtype))
 
     def table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(CDF without its last entry, exc jumps, inh jumps) of the current rates."""
