@@ -26,7 +26,8 @@ def test_two_random_pattern_classes_learned():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     protos = (torch.rand(2, 400, generator=gen) < 0.25).float()
-    cfg = MnistConfig(n_in=400, n_classes=2, pool=5, batch=8, device="cpu", seed=0)
+    cfg = MnistConfig(n_in=400, n_classes=2, pool=5, batch=8, device="cpu", seed=0,
+                      test_present_ms=100.0)
     net = CalciumClassifier(cfg, torch.device("cpu"))
     x_test, y_test = _patterns(gen, protos, 200)
     before = evaluate(net, x_test, y_test)
