@@ -54,7 +54,7 @@ def accuracy(models: list[str]) -> None:
 
 
 def mixing(model: str, n: int, chains: int, beta_min: float, n_betas: int, seed: int,
-           data: str, burn_in: int) -> None:
+           data: str, burn_in: int, which: str = "gibbs,ast,pt") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,6 +78,7 @@ def mixing(model: str, n: int, chains: int, beta_min: float, n_betas: int, seed:
     samplers = {"gibbs": GibbsSampler(burn_in=burn_in),
                 "ast": ASTSampler(betas=betas, burn_in=burn_in),
                 "pt": PTSampler(betas=betas, burn_in=burn_in)}
+    samplers = {k: v for k, v in samplers.items() if k in which.split(",")}
     res = compare_samplers(rbm, samplers, n, chains, init, clf, x_eval, x_val,
                            class_proportions(ds.y_train), seed=seed)
     table = {k: {kk: vv for kk, vv in v.items() if kk not in ("states", "classes")}
@@ -89,7 +90,7 @@ def mixing(model: str, n: int, chains: int, beta_min: float, n_betas: int, seed:
     write_json(ROOT / "out" / "classical_mixing.json", {"meta": meta, "results": table})
 
     fig = plt.figure(figsize=(12, 7.5))
-    gs = fig.add_gridspec(4, 3, height_ratios=[1, 1, 1, 1.5])
+    gs = fig.add_gridspec(len(res) + 1, 3, height_ratios=[1] * len(res) + [1.5])
     n_img = 24
     for r, name in enumerate(res):
         ax = fig.add_subplot(gs[r, :])
@@ -105,14 +106,14 @@ def mixing(model: str, n: int, chains: int, beta_min: float, n_betas: int, seed:
                      f"switches/1000 = {t['class_switches_per_1000']:.1f}, confident "
                      f"{t['confident_class_switches_per_1000']:.1f}, "
                      f"ISL(β=0.95) = {t['isl_beta_0.95']:.1f}", fontsize=9)
-    ax = fig.add_subplot(gs[3, :2])
+    ax = fig.add_subplot(gs[len(res), :2])
     for name in res:
         ax.plot(res[name]["classes"][0], lw=0.8, label=name)
     ax.set_xlabel("sample (chain 0)")
     ax.set_ylabel("class")
     ax.set_yticks(range(10))
     ax.legend(fontsize=7, loc="upper right")
-    ax = fig.add_subplot(gs[3, 2])
+    ax = fig.add_subplot(gs[len(res), 2])
     w = 0.2
     ax.bar(np.arange(10) - 1.5 * w, class_proportions(ds.y_train), w, label="data", color="k")
     for i, name in enumerate(res):
@@ -144,12 +145,13 @@ def main() -> None:
     m.add_argument("--burn-in", type=int, default=0)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--data", default="mnist")
+    m.add_argument("--samplers", default="gibbs,ast,pt")
     args = ap.parse_args()
     if args.cmd == "accuracy":
         accuracy(args.models)
     else:
         mixing(args.model, args.n, args.chains, args.beta_min, args.n_betas, args.seed,
-               args.data, args.burn_in)
+               args.data, args.burn_in, args.samplers)
 
 
 if __name__ == "__main__":
