@@ -180,7 +180,7 @@ def sample_cmd(
     out: Path = typer.Option(..., "--out", help="output npz"),
     chains: int = typer.Option(1, "--chains"),
     burn_in: int = typer.Option(100, "--burn-in", help="sweeps (gibbs, pt) / steps (ast)"),
-    beta_min: float = typer.Option(0.5, "--beta-min", help="lowest inverse temperature"),
+    beta_min: float = typer.Option(0.8, "--beta-min", help="lowest inverse temperature"),
     n_betas: int = typer.Option(10, "--n-betas", help="temperatures of the AST/PT ladder"),
     init: str = typer.Option("random", "--init",
                              help="'random' or 'data' (first training images of the data)"),
