@@ -125,3 +125,19 @@ def test_linear_classifier_and_cache(tmp_path, monkeypatch):
     files[0].write_bytes(b"corrupt")                          # a corrupt cache is rebuilt
     c3 = mnist_classifier("builtin", max_train=300)
     assert np.allclose(c3.coef, c1.coef, atol=1e-4)
+
+
+def test_confident_switches_skipping_uncertain_samples():
+    """A chain 0,0,?,1,1,?,?,0 (? = ambiguous): consecutive-confident counting sees no switch,
+    skipping the ambiguous samples sees two (0->1, 1->0); flicker among ambiguous samples never
+    counts."""
+    from lifsampling.metrics import confident_class_switches
+
+    sure = {0: [0.95, 0.05], 1: [0.05, 0.95]}
+    unsure = [0.5, 0.5]
+    seq = [sure[0], sure[0], unsure, sure[1], sure[1], unsure, unsure, sure[0]]
+    probs = np.array(seq)[None]
+    assert confident_class_switches(probs, 0.9, per=None) == 0.0
+    assert confident_class_switches(probs, 0.9, per=None, skip_uncertain=True) == 2.0
+    assert confident_class_switches(np.array([unsure, [0.4, 0.6], unsure])[None], 0.9,
+                                    per=None, skip_uncertain=True) == 0.0

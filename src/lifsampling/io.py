@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,12 @@ def read_npz(path: str | os.PathLike, what: str = "file") -> dict[str, np.ndarra
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":  # every npz is a zip archive
+            raise ValueError(f"{what} {path} is not an npz file (no zip header): corrupt or "
+                             "of another format")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{what} {path} is not a readable npz file ({exc})") from None

@@ -190,10 +190,16 @@ def class_switches(labels, per: float | None = 1000.0) -> float:
     return per * sw / pairs if pairs else 0.0
 
 
-def confident_class_switches(probs, threshold: float = 0.9, per: float | None = 1000.0) -> float:
-    """Class switches counted only between consecutive samples that are *both* classified with
-    probability ≥ ``threshold`` (suppresses flicker between ambiguous images; research notes
-    §3.3 item 4).
+def confident_class_switches(probs, threshold: float = 0.9, per: float | None = 1000.0,
+                             skip_uncertain: bool = False) -> float:
+    """Class switches counted only between samples classified with probability ≥ ``threshold``
+    (suppresses flicker between ambiguous images; research notes §3.3 item 4).
+
+    By default both *consecutive* samples must be confident. With ``skip_uncertain=True`` the
+    uncertain samples are dropped first and switches are counted along each chain's subsequence
+    of confident samples, so a transition through a few ambiguous read-outs (a spiking network
+    changes state over several 10 ms samples) still counts, while flicker between ambiguous
+    images still does not.
 
     probs: (S, C) or (chains, S, C) class probabilities of consecutive samples. Returns switches
     per ``per`` consecutive pairs (all pairs, confident or not, are counted in the denominator;
@@ -208,8 +214,12 @@ def confident_class_switches(probs, threshold: float = 0.9, per: float | None = 
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     conf, cls = p.max(-1)
     ok = (conf >= threshold)
-    both = ok[:, 1:] & ok[:, :-1]
-    sw = float((both & (cls[:, 1:] != cls[:, :-1])).sum())
+    if skip_uncertain:
+        sw = float(sum(int((row[keep][1:] != row[keep][:-1]).sum())
+                       for row, keep in zip(cls, ok, strict=True)))
+    else:
+        both = ok[:, 1:] & ok[:, :-1]
+        sw = float((both & (cls[:, 1:] != cls[:, :-1])).sum())
     if per is None:
         return sw
     pairs = p.shape[0] * (p.shape[1] - 1)

@@ -176,25 +176,18 @@ def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
 
 
 def confident_subsequence(probs: np.ndarray, threshold: float = 0.9) -> dict:
-    """Switches between *confident* samples, skipping the uncertain ones in between.
+    """Switches between *confident* samples, skipping the uncertain ones in between
+    (:func:`lifsampling.metrics.confident_class_switches` with ``skip_uncertain=True``), the
+    confident fraction and the classes visited by each chain's confident samples.
 
-    ``probs`` (chains, S, classes). Keeps, per chain, only the samples classified with
-    probability ≥ ``threshold`` and counts class changes along that subsequence, per 1,000
-    samples (all samples in the denominator). Unlike
-    :func:`lifsampling.metrics.confident_class_switches` (both *consecutive* samples confident),
-    a transition through a few ambiguous images (a spiking network's state changes over several
-    10 ms read-outs) still counts; flicker between ambiguous images still does not.
+    ``probs`` (chains, S, classes).
     """
     conf = probs.max(-1) >= threshold
     cls = probs.argmax(-1)
-    chains, n = cls.shape
-    sw, visited = 0, []
-    for i in range(chains):
-        q = cls[i][conf[i]]
-        sw += int((q[1:] != q[:-1]).sum())
-        visited.append(len(set(q.tolist())))
+    visited = [len(set(row[keep].tolist())) for row, keep in zip(cls, conf, strict=True)]
     return {"confident_fraction": float(conf.mean()),
-            "confident_switches_skipping_uncertain_per_1000": 1000.0 * sw / (chains * (n - 1)),
+            "confident_switches_skipping_uncertain_per_1000":
+                metrics.confident_class_switches(probs, threshold, skip_uncertain=True),
             "confident_classes_visited_per_chain": visited}
 
 

@@ -219,7 +219,7 @@ def statistics(visible: np.ndarray, rbm: RBM, classifier, x_test: np.ndarray,
     conf = probs.max(-1) >= 0.9
     # switches in the subsequence of confident samples of each chain (ambiguous samples
     # between two confident ones skipped), per 1,000 samples of all kinds
-    sub_sw = sum(int((np.diff(cls[c][conf[c]]) != 0).sum()) for c in range(chains))
+    sub_sw = int(metrics.confident_class_switches(probs, 0.9, per=None, skip_uncertain=True))
     return {
         "confident_subsequence_switches_per_1000": 1000.0 * sub_sw / max(chains * (S - 1), 1),
         "confident_subsequence_switches": sub_sw,
