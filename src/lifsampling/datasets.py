@@ -239,7 +239,8 @@ def load_mnist(source: str | os.PathLike = "builtin", *, data_dir: str | os.Path
 
     Args:
         source: ``"builtin"`` (shipped subset), ``"mnist"`` (full set, see module docstring for
-            the search order) or a directory with the IDX files.
+            the search order), ``"auto"`` (the full set if a local copy exists, never
+            downloading, else the shipped subset) or a directory with the IDX files.
         data_dir: directory tried first for ``"mnist"``.
         download: allow downloading into the cache when no local copy exists.
         mirrors: base URLs to download from (default :data:`MNIST_MIRRORS`).
@@ -248,6 +249,11 @@ def load_mnist(source: str | os.PathLike = "builtin", *, data_dir: str | os.Path
     src = str(source)
     if src == "builtin":
         return load_builtin()
+    if src == "auto":
+        try:
+            return load_mnist("mnist", data_dir=data_dir, download=False, verify=verify)
+        except (FileNotFoundError, ValueError):
+            return load_builtin()
     if src == "mnist":
         candidates = []
         if data_dir is not None:

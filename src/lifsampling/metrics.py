@@ -341,13 +341,7 @@ def mnist_classifier(data: str = "auto", refresh: bool = False,
     from .datasets import binarize, cache_dir, load_mnist
     from .io import read_npz, write_npz
 
-    if data == "auto":
-        try:
-            ds = load_mnist("mnist", download=False)
-        except (FileNotFoundError, ValueError):
-            ds = load_mnist("builtin")
-    else:
-        ds = load_mnist(data, download=False) if data == "mnist" else load_mnist(data)
+    ds = load_mnist(data, download=False)
     tag = f"{ds.provenance['source']}_{min(max_train, len(ds.y_train))}_{seed}"
     path = cache_dir() / f"classifier_logreg_{tag}.npz"
     if path.is_file() and not refresh:

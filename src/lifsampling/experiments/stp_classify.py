@@ -23,13 +23,7 @@ def run_classification(rbm: RBM, calibration: Calibration, *, data: str = "auto"
                        device: str = "auto", progress: bool = False) -> dict:
     """Accuracy of the spiking network and of the RBM on the first ``n_test`` test images
     (all by default: 10,000 for full MNIST, 1,000 for the built-in subset)."""
-    if data == "auto":
-        try:
-            ds = load_mnist("mnist", download=False)
-        except (FileNotFoundError, ValueError):
-            ds = load_mnist("builtin")
-    else:
-        ds = load_mnist(data, download=False) if data == "mnist" else load_mnist(data)
+    ds = load_mnist(data, download=False)
     n = len(ds.y_test) if n_test is None else min(int(n_test), len(ds.y_test))
     if n < 1:
         raise ValueError(f"n_test must be >= 1, got {n_test}")

@@ -37,13 +37,7 @@ def train_imbalanced(path: Path, *, weights=DEFAULT_WEIGHTS, data: str = "auto",
             raise ValueError(f"{path} has no class_proportions in its header; delete it to "
                              "retrain or pass another path")
         return rbm, np.asarray(props)
-    if data == "auto":
-        try:
-            ds = load_mnist("mnist", download=False)
-        except (FileNotFoundError, ValueError):
-            ds = load_mnist("builtin")
-    else:
-        ds = load_mnist(data)
+    ds = load_mnist(data, download=False)
     x, y = imbalance(ds.x_train, ds.y_train, weights, seed=seed)
     v = torch.from_numpy(with_labels(binarize(x), y))
     cfg = TrainConfig(n_hidden=n_hidden, epochs=epochs, batch_size=20, lr=0.05,

@@ -66,13 +66,7 @@ def default_data(rbm: RBM, chains: int, *, data: str = "auto", proportions=None,
     if rbm.n_pixels != 784 or rbm.n_labels != 10:
         raise ValueError(f"expected an MNIST classification RBM (784 pixels + 10 labels), got "
                          f"{rbm.n_pixels} pixels + {rbm.n_labels} labels")
-    if data == "auto":
-        try:
-            ds = load_mnist("mnist", download=False)
-        except (FileNotFoundError, ValueError):
-            ds = load_mnist("builtin")
-    else:
-        ds = load_mnist(data, download=False) if data == "mnist" else load_mnist(data)
+    ds = load_mnist(data, download=False)
     rng = np.random.default_rng(seed)
     idx = [int(rng.choice(np.flatnonzero(ds.y_train == k % 10))) for k in range(chains)]
     x0 = binarize(ds.x_train[idx])
