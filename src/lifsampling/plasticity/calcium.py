@@ -123,6 +123,16 @@ class PlasticityState(NamedTuple):
     stop: torch.Tensor
     w: torch.Tensor
 
+    @classmethod
+    def zeros(cls, batch: int, n_pre: int, n_post: int, w0: float | torch.Tensor, *,
+              device: torch.device | str = "cpu",
+              dtype: torch.dtype = torch.float32) -> PlasticityState:
+        """Traces at 0; weights ``w0`` (scalar or broadcastable to (B, N_pre, N_post))."""
+        w = torch.as_tensor(w0, dtype=dtype, device=device).expand(batch, n_pre, n_post).clone()
+        return cls(torch.zeros(batch, n_pre, device=device, dtype=dtype),
+                   torch.zeros(batch, n_post, device=device, dtype=dtype),
+                   torch.zeros(batch, n_post, device=device, dtype=dtype), w)
+
 
 def _as_elapsed(elapsed_ms: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Elapsed time as a (B, 1) tensor (a float broadcasts to every copy)."""
@@ -149,11 +159,7 @@ class BiCaLL:
                    *, device: torch.device | str = "cpu",
                    dtype: torch.dtype = torch.float32) -> PlasticityState:
         """Traces at 0; hidden weights ``w0`` (scalar or broadcastable to (B, N_pre, N_post))."""
-        z = torch.zeros
-        w = torch.as_tensor(w0, dtype=dtype, device=device).expand(batch, n_pre, n_post).clone()
-        return PlasticityState(z(batch, n_pre, device=device, dtype=dtype),
-                               z(batch, n_post, device=device, dtype=dtype),
-                               z(batch, n_post, device=device, dtype=dtype), w)
+        return PlasticityState.zeros(batch, n_pre, n_post, w0, device=device, dtype=dtype)
 
     # -- continuous part -------------------------------------------------------------------
     def decay(self, s: PlasticityState, elapsed_ms: float | torch.Tensor) -> PlasticityState:

@@ -94,11 +94,8 @@ class GraupnerBrunel:
     def init_state(self, batch: int, n_pre: int, n_post: int, w0: float | torch.Tensor = 0.0,
                    *, device: torch.device | str = "cpu",
                    dtype: torch.dtype = torch.float32) -> PlasticityState:
-        z = torch.zeros
-        w = torch.as_tensor(w0, dtype=dtype, device=device).expand(batch, n_pre, n_post).clone()
-        return PlasticityState(z(batch, n_pre, device=device, dtype=dtype),
-                               z(batch, n_post, device=device, dtype=dtype),
-                               z(batch, n_post, device=device, dtype=dtype), w)
+        """Calcium at 0; efficacies ``w0`` (scalar or broadcastable to (B, N_pre, N_post))."""
+        return PlasticityState.zeros(batch, n_pre, n_post, w0, device=device, dtype=dtype)
 
     def _ou(self, rho: torch.Tensor, t: torch.Tensor, k: float, m: float, s: float,
             gen: torch.Generator | None) -> torch.Tensor:
