@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any, NoReturn
 
@@ -28,6 +29,19 @@ class UserError(Exception):
 
 def fail(message: str) -> NoReturn:
     raise UserError(message)
+
+
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    """A non-empty comma-separated list of finite numbers from option ``option``."""
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        fail(f"{option} must be a comma-separated list of numbers, got {text!r}")
+    if not vals:
+        fail(f"{option} is empty")
+    if not all(math.isfinite(v) for v in vals):
+        fail(f"{option} must be finite, got {text!r}")
+    return vals
 
 
 def print_json(obj: Any) -> None:

@@ -7,19 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
-
-
-def _floats(text: str, option: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        fail(f"{option} must be a comma-separated list of numbers, got {text!r}")
-    if not vals:
-        fail(f"{option} is empty")
-    if not all(math.isfinite(v) for v in vals):
-        fail(f"{option} must be finite, got {text!r}")
-    return vals
+from ._app import app, fail, parse_floats, print_json
 
 
 @app.command("hcs-compare")
@@ -57,9 +45,9 @@ def hcs_compare(
     from ..experiments.hcs_compare import CurveConfig, kl_comparison, plot_comparison, run_grid
     from ..io import write_json
 
-    rates = _floats(rates_hz, "--rates-hz")
-    weights = _floats(weights_ns, "--weights-ns")
-    qs = _floats(ratios, "--ratios")
+    rates = parse_floats(rates_hz, "--rates-hz")
+    weights = parse_floats(weights_ns, "--weights-ns")
+    qs = parse_floats(ratios, "--ratios")
     if any(r <= 0 for r in rates):
         fail(f"--rates-hz must all be > 0 Hz, got {rates_hz}")
     if any(w <= 0 for w in weights):

@@ -8,19 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
-
-
-def _floats(text: str | None, what: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        fail(f"{what} must be a comma-separated list of numbers, got {text!r}")
-    if not vals:
-        fail(f"{what} is empty")
-    return vals
+from ._app import app, fail, parse_floats, print_json
 
 
 @app.command("plasticity-protocol")
@@ -51,7 +39,8 @@ def plasticity_protocol(
         fail(f"unknown rule {rule!r}; use one of {', '.join(RULES)}")
     if reps <= 0:
         fail(f"--reps must be > 0, got {reps}")
-    dts, fs, rs = _floats(dt, "--dt"), _floats(freqs, "--freqs"), _floats(rates, "--rates")
+    dts, fs, rs = (None if text is None else parse_floats(text, option)
+                   for text, option in ((dt, "--dt"), (freqs, "--freqs"), (rates, "--rates")))
     if fs is not None and any(f <= 0 for f in fs):
         fail("--freqs must be > 0 Hz")
     if rs is not None and any(r < 0 for r in rs):

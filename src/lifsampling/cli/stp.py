@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
+from ._app import app, fail, parse_floats, print_json
 
 
 def _setup(threads: int, device: str) -> None:
@@ -37,16 +37,6 @@ def _model(path: Path):
         fail(f"{path} has {rbm.n_pixels} pixels and {rbm.n_labels} label units; an MNIST "
              "classification RBM (784 pixels + 10 labels) is needed")
     return rbm, header
-
-
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        vals = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        fail(f"{name} must be a comma-separated list of numbers, got {text!r}")
-    if not vals:
-        fail(f"{name} is empty")
-    return vals
 
 
 CAL_OPT = typer.Option(None, "--calibration",
@@ -156,7 +146,7 @@ def stp_sweep_cmd(
     from ..experiments.stp_sweep import run_sweep
 
     _setup(threads, device)
-    us, taus = _floats(U_values, "--U"), _floats(tau_values, "--tau-rec-ms")
+    us, taus = parse_floats(U_values, "--U"), parse_floats(tau_values, "--tau-rec-ms")
     if samples < 3 or chains < 1:
         fail("need --samples >= 3 and --chains >= 1")
     rbm, _ = _model(model)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
+from ._app import app, fail, parse_floats, print_json
 
 
 def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
@@ -136,11 +136,8 @@ def temperature_map_cmd(
 ) -> None:
     """Activation slope alpha and midpoint u0 against the balanced background rate, with the
     effective temperature T = alpha(nu)/alpha(nu0) and the HCS prediction."""
-    try:
-        rates = [float(x) for x in rates_hz.split(",") if x.strip()]
-    except ValueError:
-        fail(f"--rates-hz must be comma-separated numbers, got {rates_hz!r}")
-    if len(rates) < 2 or not all(math.isfinite(r) and r > 0 for r in rates):
+    rates = list(parse_floats(rates_hz, "--rates-hz"))
+    if len(rates) < 2 or not all(r > 0 for r in rates):
         fail("--rates-hz needs at least two finite rates > 0 Hz")
     if not reference_hz > 0:
         fail(f"--reference-hz must be > 0, got {reference_hz}")
