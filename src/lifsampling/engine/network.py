@@ -99,7 +99,7 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
              dtype: torch.dtype = torch.float32, record: Record | None = None,
              v0_mV: float | None = None, progress: bool = False,
              e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
-             compile: bool = False,
+             compile: bool = False, backend: str = "auto",
              memory_limit_bytes: int = MEMORY_LIMIT_BYTES) -> SimulationResult:
     """Run ``chains`` independent copies of ``net`` for ``burn_in_ms + duration_ms``.
 
@@ -121,6 +121,17 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     rec = record or Record()
     net.validate()
     dev = resolve_device(device)
+    if backend not in ("torch", "kernel", "auto"):
+        raise ValueError(f"unknown backend {backend!r}; use 'torch', 'kernel' or 'auto'")
+    if backend == "kernel" or (backend == "auto" and not compile):
+        from .cpu_kernel import unsupported_reason
+
+        reason = unsupported_reason(net, rec, e_leak_schedule, dev)
+        if reason is None:
+            return _run_kernel(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dtype, rec,
+                               v0_mV, progress, memory_limit_bytes)
+        if backend == "kernel":
+            raise ValueError(f"backend='kernel' cannot run this simulation: {reason}")
     with _cpu_threads(dev, chains * net.n):
         if compile and not net.noise.time_varying:
             with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
@@ -136,16 +147,9 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
          progress: bool, e_leak_schedule: Callable[[float], torch.Tensor] | None,
          memory_limit_bytes: int, fused: bool = False) -> SimulationResult:
     n = net.n
-    if rec.joint_states and n > MAX_JOINT_UNITS:
-        raise ValueError(f"joint_states needs N <= {MAX_JOINT_UNITS} neurons, got {n}")
     steps = round(duration_ms / dt_ms)
     burn = round(burn_in_ms / dt_ms)
-    need = _estimate_bytes(net, chains, steps, dt_ms, rec)
-    if need > memory_limit_bytes:
-        raise MemoryError(
-            f"recording would need about {need / 1024**3:.1f} GiB (limit "
-            f"{memory_limit_bytes / 1024**3:.1f} GiB): use fewer chains, a shorter run, a larger "
-            "z_every_ms, or fewer traced neurons")
+    _check_recording(net, chains, steps, dt_ms, rec, memory_limit_bytes)
 
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed)
@@ -237,6 +241,47 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
     if joint is not None:
         result.joint_counts = joint.view(chains, 2**n).cpu()
     return result
+
+
+def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms: float,
+                seed: int, dtype: torch.dtype, rec: Record, v0_mV: float | None, progress: bool,
+                memory_limit_bytes: int) -> SimulationResult:
+    from .cpu_kernel import run_kernel
+
+    n, steps, burn = net.n, round(duration_ms / dt_ms), round(burn_in_ms / dt_ms)
+    _check_recording(net, chains, steps, dt_ms, rec, memory_limit_bytes)
+    t0 = time.perf_counter()
+    bar = _progress(progress, burn + steps)
+    try:
+        out = run_kernel(net, steps, burn, chains, dt_ms, seed, dtype, rec, v0_mV, bar)
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    result = SimulationResult(
+        dt_ms=dt_ms, duration_ms=steps * dt_ms, chains=chains,
+        spike_counts=torch.from_numpy(out["spike_counts"]),
+        on_fraction=torch.from_numpy(out["on_steps"] / steps),
+        wall_s=time.perf_counter() - t0)
+    if "spikes" in out:
+        result.spikes = tuple(torch.from_numpy(x) for x in out["spikes"])
+    if "z_samples" in out:
+        result.z_samples = torch.from_numpy(out["z_samples"])
+    if "joint_counts" in out:
+        result.joint_counts = torch.from_numpy(out["joint_counts"]).view(chains, 2**n)
+    return result
+
+
+def _check_recording(net: Network, chains: int, steps: int, dt_ms: float, rec: Record,
+                     memory_limit_bytes: int) -> None:
+    n = net.n
+    if rec.joint_states and n > MAX_JOINT_UNITS:
+        raise ValueError(f"joint_states needs N <= {MAX_JOINT_UNITS} neurons, got {n}")
+    need = _estimate_bytes(net, chains, steps, dt_ms, rec)
+    if need > memory_limit_bytes:
+        raise MemoryError(
+            f"recording would need about {need / 1024**3:.1f} GiB (limit "
+            f"{memory_limit_bytes / 1024**3:.1f} GiB): use fewer chains, a shorter run, a larger "
+            "z_every_ms, or fewer traced neurons")
 
 
 def _progress(enabled: bool, total: int):

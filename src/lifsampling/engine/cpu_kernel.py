@@ -1,0 +1,400 @@
+"""The whole simulation loop as one compiled CPU kernel (numba): the fast path of ``simulate``.
+
+Same model, same step schedule and same per-step statistics as :func:`.neuron.lif_step`,
+:mod:`.noise` and :mod:`.synapses` (tests pin the two paths against each other); what differs is
+how the work is laid out:
+
+* **Chains in parallel, time inside.** Chains are independent, so each thread runs whole chains
+  through a block of steps. One chain's state (a few arrays of N numbers) stays in the core's
+  cache for the whole block instead of streaming B x N tensors through memory at every step.
+* **Counter-based random numbers.** The background count of neuron i in step k of chain b is
+  drawn from ``splitmix64(key_b + counter(k, i, type))`` (Steele et al. 2014's finaliser, which
+  passes BigCrush on a counter): a pure function of (seed, chain, step, neuron), so the neuron
+  loop has no loop-carried random state and vectorises, and a run is reproducible for its seed
+  whatever the number of threads. The 53 high bits are a uniform in [0, 1) inverted through the
+  Poisson CDF (tail truncated below 1e-15, as :mod:`.noise`); exc and inh counts are independent.
+* **Event-driven synapses.** A spike adds ``efficacy x w[i, :]`` (one row of the weight matrix)
+  to the targets' conductances one step later: O(spikes x N) per step. The Tsodyks–Markram state
+  of a presynaptic neuron is advanced lazily, from its previous spike to this one, with the
+  closed forms ``1 - R <- (1 - R) d_rec^h`` and ``u - U <- (u - U) d_fac^h`` (h steps): the same
+  numbers as the per-step recursion of :func:`.synapses.stp_step`.
+
+Only the recordings the fast path supports go through it (counts, z, spikes, joint states);
+membrane traces and per-step leak schedules run on the torch path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .noise import _poisson_pmf
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_TWO53 = float(2**53)
+
+
+@nb.njit(inline="always")
+def _splitmix(x):
+    z = (x ^ (x >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@nb.njit(inline="always")
+def _uniform53(key, counter):
+    """Uniform 53-bit integer number ``counter`` of the stream ``key``."""
+    return np.int64(_splitmix(key + counter * _GOLDEN) >> _S11)
+
+
+def chain_keys(seed: int, chains: int) -> np.ndarray:
+    """One 64-bit key per chain, derived from the simulation seed."""
+    return _chain_keys(np.uint64(seed & 0xFFFFFFFFFFFFFFFF), chains)
+
+
+@nb.njit(cache=True)
+def _chain_keys(seed, chains):
+    out = np.empty(chains, dtype=np.uint64)
+    for b in range(chains):
+        out[b] = _splitmix(_splitmix(seed) + np.uint64(b + 1) * _M2)
+    return out
+
+
+def poisson_thresholds(means: np.ndarray) -> np.ndarray:
+    """Integer thresholds ``floor(CDF_k 2^53)``, k = 0..K-1, one row per Poisson mean.
+
+    A count is ``sum_k [x >= T_k]`` for a uniform 53-bit integer x. Rows are padded with 2^53
+    (never reached) to the longest table; the CDF is truncated where the tail drops below 1e-15.
+    """
+    rows = [np.cumsum(_poisson_pmf(float(m)))[:-1] for m in means]
+    k = max(3, max(len(r) for r in rows))
+    out = np.full((len(rows), k), 2**53, dtype=np.int64)
+    for j, r in enumerate(rows):
+        out[j, : len(r)] = np.floor(np.minimum(r, 1.0) * _TWO53).astype(np.int64)
+    return out
+
+
+# Fast-math lets LLVM contract to FMAs and reassociate (needed to vectorise the membrane loop);
+# no flag that assumes away NaN or infinity. error_model="numpy": no zero-division checks.
+_FASTMATH = {"contract", "reassoc", "nsz", "arcp", "afn"}
+
+
+@nb.njit(inline="always")
+def _exp_neg(x):
+    """exp(-x) for x >= 0 as (Taylor_9(-x/64))^64, x clamped to 40 (exp(-40) = 4e-18):
+    relative error below 2e-7, and vectorisable (no libm call)."""
+    y = -min(x, 40.0) * (1.0 / 64.0)
+    p = 1.0 + y * (1.0 + y * (1.0 / 2 + y * (1.0 / 6 + y * (1.0 / 24 + y * (
+        1.0 / 120 + y * (1.0 / 720 + y * (1.0 / 5040 + y * (1.0 / 40320 + y / 362880))))))))
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p * p
+
+
+@nb.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
+              e_leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, static, has_recurrent,
+              thr_e, thr_i, tab_of_step, w_bg_e, w_bg_i, keys, k_start, k_stop, burn,
+              spike_counts, on_steps, z_every, z_out, joint, record_spikes,
+              spk_step, spk_id, spk_n):
+    """Advance B chains from step ``k_start`` to ``k_stop`` (absolute step numbers).
+
+    State arrays are (B, N) and updated in place; ``prev_*`` hold each chain's spikes of the
+    previous step (ids, efficacies, count) whose jumps land at the end of the next step.
+    Row i of ``w`` is zero outside columns ``w_lo[i]:w_hi[i]`` (e.g. a layered network).
+    ``neuron_c`` = [g_l, C_m, v_th, v_reset, E_exc, E_inh, decay_exc, decay_inh, mean_exc,
+    mean_inh, dt]; ``stp_c`` = [U, log d_rec, log d_fac, weight_scale]. Threshold rows have at
+    least 3 entries: counts up to 3 are summed branch-free, larger ones in a rare fix-up loop.
+    """
+    b_count, n = v.shape
+    gl, cm, vth, vreset = neuron_c[0], neuron_c[1], neuron_c[2], neuron_c[3]
+    ee, ei, de, di = neuron_c[4], neuron_c[5], neuron_c[6], neuron_c[7]
+    me, mi, dt = neuron_c[8], neuron_c[9], neuron_c[10]
+    big_u, log_rec, log_fac, wscale = stp_c[0], stp_c[1], stp_c[2], stp_c[3]
+    k_thr, k_thr_i = thr_e.shape[1], thr_i.shape[1]
+    n_joint = joint.shape[1]
+    dt_over_cm = dt / cm
+    facilitation = log_fac > -np.inf
+    for b in nb.prange(b_count):
+        key = keys[b]
+        vb, geb, gib, rb = v[b], g_exc[b], g_inh[b], refrac[b]
+        elb = e_leak[b]
+        spiked = np.zeros(n, dtype=np.int64)
+        zb = np.zeros(n, dtype=np.int64)
+        xe = np.zeros(n, dtype=np.int64)
+        xi = np.zeros(n, dtype=np.int64)
+        for k in range(k_start, k_stop):
+            tab = tab_of_step[k - k_start]
+            te, ti = thr_e[tab], thr_i[tab]
+            te0, te1, te2 = te[0], te[1], te[2]
+            ti0, ti1, ti2 = ti[0], ti[1], ti[2]
+            counter0 = np.uint64(k) * np.uint64(2 * n)
+            # 1-2: membrane and threshold
+            for i in range(n):
+                gem = geb[i] * me
+                gim = gib[i] * mi
+                g_tot = gl + gem + gim
+                u_inf = (gl * elb[i] + gem * ee + gim * ei + i_offset[i]) / g_tot
+                v_free = u_inf + (vb[i] - u_inf) * _exp_neg(dt_over_cm * g_tot)
+                r = rb[i]
+                s = (v_free >= vth) & (r <= 0)
+                vb[i] = vreset if (r > 0) | s else v_free
+                rb[i] = n_ref if s else max(r - 1, 0)
+                spiked[i] = s
+                zb[i] = s | (r > 1)
+            # 3: conductance decay and this step's background counts
+            for i in range(n):
+                c = counter0 + np.uint64(2 * i)
+                a = _uniform53(key, c)
+                q = _uniform53(key, c + np.uint64(1))
+                xe[i] = a
+                xi[i] = q
+                ne = np.int64(a >= te0) + np.int64(a >= te1) + np.int64(a >= te2)
+                ni = np.int64(q >= ti0) + np.int64(q >= ti1) + np.int64(q >= ti2)
+                geb[i] = geb[i] * de + ne * w_bg_e
+                gib[i] = gib[i] * di + ni * w_bg_i
+            if k_thr > 3:
+                for i in range(n):
+                    if xe[i] >= te2:
+                        extra = 0
+                        for j in range(3, k_thr):
+                            extra += xe[i] >= te[j]
+                        geb[i] += extra * w_bg_e
+            if k_thr_i > 3:
+                for i in range(n):
+                    if xi[i] >= ti2:
+                        extra = 0
+                        for j in range(3, k_thr_i):
+                            extra += xi[i] >= ti[j]
+                        gib[i] += extra * w_bg_i
+            # recurrent jumps of the previous step's spikes land now (one-step delay)
+            for m in range(prev_n[b]):
+                pre = prev_ids[b, m]
+                lo, hi = w_lo[pre], w_hi[pre]
+                row, ge_t, gi_t = w[pre, lo:hi], geb[lo:hi], gib[lo:hi]  # 0-based: vectorises
+                eff = prev_eff[b, m]
+                for j in range(hi - lo):
+                    wj = row[j]
+                    ge_t[j] += eff * max(wj, 0.0)
+                    gi_t[j] += eff * max(-wj, 0.0)
+            # this step's spikes: synaptic efficacy, records
+            cnt = 0
+            record = k >= burn
+            for i in range(n):
+                if spiked[i]:
+                    if has_recurrent:
+                        if static:
+                            eff = wscale
+                        else:
+                            h = k - last_spike[b, i]
+                            r_av = 1.0 - (1.0 - res[b, i]) * math.exp(h * log_rec)
+                            u_now = big_u + (util[b, i] - big_u) * math.exp(h * log_fac)
+                            if facilitation:
+                                u_now = u_now + big_u * (1.0 - u_now)
+                            eff = u_now * r_av
+                            res[b, i] = r_av - eff
+                            util[b, i] = u_now
+                            last_spike[b, i] = k
+                            eff = eff * wscale
+                        prev_ids[b, cnt] = i
+                        prev_eff[b, cnt] = eff
+                        cnt += 1
+                    if record and record_spikes:
+                        p = spk_n[b]
+                        spk_step[b, p] = k - burn
+                        spk_id[b, p] = i
+                        spk_n[b] = p + 1
+            prev_n[b] = cnt
+            if record:
+                for i in range(n):
+                    spike_counts[b, i] += spiked[i]
+                    on_steps[b, i] += zb[i]
+                kk = k - burn
+                if z_every > 0 and kk % z_every == 0:
+                    row_z = z_out[kk // z_every, b]
+                    for i in range(n):
+                        row_z[i] = zb[i]
+                if n_joint > 0:
+                    idx = 0
+                    for i in range(n):
+                        idx = idx * 2 + zb[i]
+                    joint[b, idx] += 1
+
+
+def background_counts(seed: int, chains: int, steps: int, n: int, mean_exc: float,
+                      mean_inh: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (exc, inh) background counts, each (chains, steps, n), that :func:`run_block` draws
+    for constant means ``nu dt`` and this seed (for tests of the random stream)."""
+    te, ti = poisson_thresholds(np.array([mean_exc, mean_inh]))
+    return _background_counts(chain_keys(seed, chains), steps, n, te, ti)
+
+
+@nb.njit(cache=True)
+def _background_counts(keys, steps, n, te, ti):
+    e = np.zeros((keys.shape[0], steps, n), dtype=np.int64)
+    i_ = np.zeros((keys.shape[0], steps, n), dtype=np.int64)
+    for b in range(keys.shape[0]):
+        for k in range(steps):
+            for i in range(n):
+                c = np.uint64(k) * np.uint64(2 * n) + np.uint64(2 * i)
+                a = _uniform53(keys[b], c)
+                q = _uniform53(keys[b], c + np.uint64(1))
+                for j in range(te.shape[0]):
+                    e[b, k, i] += a >= te[j]
+                for j in range(ti.shape[0]):
+                    i_[b, k, i] += q >= ti[j]
+    return e, i_
+
+
+# --------------------------------------------------------------------------------------------
+# driver
+# --------------------------------------------------------------------------------------------
+BLOCK_STEPS = 1000  # steps per kernel call: bounds the spike buffers, paces the progress bar
+
+
+def unsupported_reason(net, rec, e_leak_schedule, device) -> str | None:
+    """Why the kernel cannot run this simulation (None: it can)."""
+    if device.type != "cpu":
+        return "the compiled kernel runs on the CPU only"
+    if rec.trace_neurons:
+        return "membrane traces are recorded by the torch path"
+    if e_leak_schedule is not None:
+        return "leak schedules run on the torch path"
+    return None
+
+
+class _ThresholdCache:
+    """Poisson thresholds per step for constant or time-varying rates (cached per rate)."""
+
+    def __init__(self, noise, dt_ms: float) -> None:
+        self.noise, self.dt_ms = noise, dt_ms
+        self._rows: dict[float, np.ndarray] = {}
+
+    def _row(self, rate_hz: float) -> np.ndarray:
+        row = self._rows.get(rate_hz)
+        if row is None:
+            if rate_hz < 0:
+                raise ValueError(f"background rates must be >= 0 Hz, got {rate_hz}")
+            row = poisson_thresholds(np.array([rate_hz * self.dt_ms * 1e-3]))[0]
+            if len(self._rows) > 8192:
+                self._rows.clear()
+            self._rows[rate_hz] = row
+        return row
+
+    def block(self, k_start: int, k_stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(thr_exc, thr_inh, row index of every step) for steps k_start..k_stop-1."""
+        if not self.noise.time_varying:
+            re, ri = self.noise.rates_at(0.0)
+            return (self._row(re)[None], self._row(ri)[None],
+                    np.zeros(k_stop - k_start, dtype=np.int64))
+        pairs = [self.noise.rates_at((k + 0.5) * self.dt_ms) for k in range(k_start, k_stop)]
+        uniq = {p: j for j, p in enumerate(dict.fromkeys(pairs))}
+        rows_e = [self._row(p[0]) for p in uniq]
+        rows_i = [self._row(p[1]) for p in uniq]
+        return (_stack_padded(rows_e), _stack_padded(rows_i),
+                np.array([uniq[p] for p in pairs], dtype=np.int64))
+
+
+def _stack_padded(rows: list[np.ndarray]) -> np.ndarray:
+    k = max(3, max(len(r) for r in rows))
+    out = np.full((len(rows), k), 2**53, dtype=np.int64)
+    for j, r in enumerate(rows):
+        out[j, : len(r)] = r
+    return out
+
+
+def _log_or_minus_inf(d: float) -> float:
+    """log of a per-step decay factor; 0 (recovers within one step) -> -inf."""
+    return math.log(d) if d > 0 else -math.inf
+
+
+def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int, dtype,
+               rec, v0_mV: float | None, progress_bar=None) -> dict:
+    """Run ``simulate``'s loop in :func:`run_block`; returns the recordings as numpy arrays."""
+    import torch
+
+    from .neuron import make_constants
+    from .synapses import make_stp_constants
+
+    np_dtype = np.float64  # the kernel computes in float64 whatever the requested dtype
+    n = net.n
+    e_leak_t = net.e_leak_mV.to(dtype=torch.float64)
+    c = make_constants(net.neuron, e_leak_t, dt_ms)
+    e_leak = np.ascontiguousarray(np.broadcast_to(e_leak_t.numpy(), (chains, n)), dtype=np_dtype)
+    i_offset = np.ascontiguousarray(np.broadcast_to(
+        np.asarray(c.i_offset.numpy(), dtype=np_dtype), (n,)))
+    neuron_c = np.array([c.g_leak, c.cm, c.v_thresh, c.v_reset, c.e_exc, c.e_inh, c.decay_exc,
+                         c.decay_inh, c.mean_exc, c.mean_inh, c.dt], dtype=np.float64)
+    sc = make_stp_constants(net.synapse, net.neuron, dt_ms)
+    stp_c = np.array([sc.U, _log_or_minus_inf(sc.decay_rec), _log_or_minus_inf(sc.decay_fac),
+                      sc.weight_scale], dtype=np.float64)
+    w = np.ascontiguousarray(net.weights_uS.detach().cpu().numpy(), dtype=np_dtype)
+    has_recurrent = bool((w != 0).any())
+    nonzero = w != 0
+    w_lo = np.where(nonzero.any(1), nonzero.argmax(1), 0).astype(np.int64)
+    w_hi = np.where(nonzero.any(1), n - nonzero[:, ::-1].argmax(1), 0).astype(np.int64)
+
+    v = (e_leak.copy() if v0_mV is None else np.full((chains, n), v0_mV, dtype=np_dtype))
+    g_exc = np.zeros((chains, n), dtype=np_dtype)
+    g_inh = np.zeros((chains, n), dtype=np_dtype)
+    refrac = np.zeros((chains, n), dtype=np.int64)
+    res = np.ones((chains, n), dtype=np.float64)
+    util = np.full((chains, n), sc.U, dtype=np.float64)
+    last_spike = np.full((chains, n), -(2**40), dtype=np.int64)
+    prev_ids = np.zeros((chains, n), dtype=np.int64)
+    prev_eff = np.zeros((chains, n), dtype=np.float64)
+    prev_n = np.zeros(chains, dtype=np.int64)
+
+    spike_counts = np.zeros((chains, n), dtype=np.int64)
+    on_steps = np.zeros((chains, n), dtype=np.int64)
+    z_every = max(1, round(rec.z_every_ms / dt_ms)) if rec.z_every_ms else 0
+    z_all = (np.zeros(((steps - 1) // z_every + 1, chains, n), dtype=np.uint8)
+             if z_every else np.zeros((1, 1, 1), dtype=np.uint8))
+    joint = np.zeros((chains, 2**n if rec.joint_states else 0), dtype=np.int64)
+    keys = chain_keys(seed, chains)
+    thresholds = _ThresholdCache(net.noise, dt_ms)
+    spike_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    n_ref = c.n_ref
+
+    total = burn + steps
+    for k0 in range(0, total, BLOCK_STEPS):
+        k1 = min(total, k0 + BLOCK_STEPS)
+        thr_e, thr_i, tab = thresholds.block(k0, k1)
+        cap = (n * ((k1 - k0) // (n_ref + 1) + 1)) if rec.spikes else 1
+        spk_step = np.zeros((chains, cap), dtype=np.int64)
+        spk_id = np.zeros((chains, cap), dtype=np.int32)
+        spk_n = np.zeros(chains, dtype=np.int64)
+        run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
+                  e_leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
+                  has_recurrent,
+                  thr_e, thr_i, tab, net.noise.w_exc_uS, net.noise.w_inh_uS, keys, k0, k1,
+                  burn, spike_counts, on_steps, z_every, z_all, joint,
+                  bool(rec.spikes), spk_step, spk_id, spk_n)
+        if rec.spikes and spk_n.any():
+            ch = np.repeat(np.arange(chains), spk_n)
+            mask = np.arange(cap)[None, :] < spk_n[:, None]
+            spike_chunks.append((spk_step[mask], ch, spk_id[mask].astype(np.int64)))
+        if progress_bar is not None:
+            progress_bar[0].update(progress_bar[1], completed=k1)
+    out = {"spike_counts": spike_counts, "on_steps": on_steps}
+    if rec.spikes:
+        if spike_chunks:
+            st, ch, ids = (np.concatenate(x) for x in zip(*spike_chunks, strict=True))
+            order = np.lexsort((ids, ch, st))  # the torch path's order: step, chain, neuron
+            out["spikes"] = (st[order], ch[order], ids[order])
+        else:
+            empty = np.zeros(0, dtype=np.int64)
+            out["spikes"] = (empty, empty.copy(), empty.copy())
+    if z_every:
+        out["z_samples"] = z_all.astype(bool)
+    if rec.joint_states:
+        out["joint_counts"] = joint
+    return out
