@@ -48,6 +48,26 @@ def test_deterministic_network_spikes_exactly_as_torch_path(syn):
     assert torch.allclose(a.on_fraction, b.on_fraction)
 
 
+def test_leak_schedule_gives_the_same_spikes_as_torch_path():
+    """A schedule that silences chain 1 between 100 and 150 ms and shifts all leaks after it."""
+    net = _tonic_net(SynapseParams(), chains_leak=True)
+    base = net.e_leak_mV.float()
+    quiet = base - torch.tensor([[0.0], [5.0]])
+
+    def schedule(t_ms: float) -> torch.Tensor:
+        if t_ms < 100.0:
+            return base
+        return quiet if t_ms < 150.0 else base + 0.5
+
+    rec = Record(spikes=True)
+    a, b = (simulate(net, 250.0, chains=2, dtype=F64, record=rec, e_leak_schedule=schedule,
+                     backend=be) for be in ("torch", "kernel"))
+    late = (a.spikes[0] >= 1000) & (a.spikes[0] < 1500) & (a.spikes[1] == 1)
+    assert a.spikes[0].numel() > 50 and not late.any()
+    for x, y in zip(a.spikes, b.spikes, strict=True):
+        assert torch.equal(x, y)
+
+
 def test_background_counts_are_poisson_and_independent():
     """Counts of the kernel's random stream: mean, variance and P(n) of Poisson(nu dt) for a
     low (0.3) and a high (2.0, exercising the counts beyond 3) mean; exc and inh uncorrelated."""

@@ -19,8 +19,8 @@ how the work is laid out:
   closed forms ``1 - R <- (1 - R) d_rec^h`` and ``u - U <- (u - U) d_fac^h`` (h steps): the same
   numbers as the per-step recursion of :func:`.synapses.stp_step`.
 
-Only the recordings the fast path supports go through it (counts, z, spikes, joint states);
-membrane traces and per-step leak schedules run on the torch path.
+Membrane traces are recorded by the torch path only; everything else (counts, z, spikes, joint
+states, time-varying rates, leak schedules) runs here.
 """
 
 from __future__ import annotations
@@ -266,8 +266,6 @@ def unsupported_reason(net, rec, e_leak_schedule, device) -> str | None:
         return "the compiled kernel runs on the CPU only"
     if rec.trace_neurons:
         return "membrane traces are recorded by the torch path"
-    if e_leak_schedule is not None:
-        return "leak schedules run on the torch path"
     return None
 
 
@@ -311,14 +309,40 @@ def _stack_padded(rows: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _leak_segments(schedule, e_leak: np.ndarray, k0: int, k1: int, dt_ms: float, chains: int,
+                   n: int):
+    """(start, stop, leak (B, N) float64) runs of steps over which the leak is constant."""
+    if schedule is None:
+        yield k0, k1, e_leak
+        return
+    import torch
+
+    start, held, held_arr = k0, None, None
+    for k in range(k0, k1):
+        x = schedule(k * dt_ms)
+        if held is not None and (x is held or torch.equal(torch.as_tensor(x), held)):
+            continue
+        if held is not None:
+            yield start, k, held_arr
+        held = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+        arr = np.asarray(held.detach().cpu().numpy(), dtype=np.float64)
+        held_arr = np.ascontiguousarray(np.broadcast_to(arr, (chains, n)))
+        start = k
+    yield start, k1, held_arr
+
+
 def _log_or_minus_inf(d: float) -> float:
     """log of a per-step decay factor; 0 (recovers within one step) -> -inf."""
     return math.log(d) if d > 0 else -math.inf
 
 
 def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int, dtype,
-               rec, v0_mV: float | None, progress_bar=None) -> dict:
-    """Run ``simulate``'s loop in :func:`run_block`; returns the recordings as numpy arrays."""
+               rec, v0_mV: float | None, progress_bar=None, e_leak_schedule=None) -> dict:
+    """Run ``simulate``'s loop in :func:`run_block`; returns the recordings as numpy arrays.
+
+    A leak schedule is evaluated at every step and the block is cut where its value changes
+    (schedules that return the same tensor object for a held value cost nothing to compare).
+    """
     import torch
 
     from .neuron import make_constants
@@ -372,12 +396,12 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
         spk_step = np.zeros((chains, cap), dtype=np.int64)
         spk_id = np.zeros((chains, cap), dtype=np.int32)
         spk_n = np.zeros(chains, dtype=np.int64)
-        run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
-                  e_leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
-                  has_recurrent,
-                  thr_e, thr_i, tab, net.noise.w_exc_uS, net.noise.w_inh_uS, keys, k0, k1,
-                  burn, spike_counts, on_steps, z_every, z_all, joint,
-                  bool(rec.spikes), spk_step, spk_id, spk_n)
+        for s0, s1, leak in _leak_segments(e_leak_schedule, e_leak, k0, k1, dt_ms, chains, n):
+            run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
+                      leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
+                      has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], net.noise.w_exc_uS,
+                      net.noise.w_inh_uS, keys, s0, s1, burn, spike_counts, on_steps, z_every,
+                      z_all, joint, bool(rec.spikes), spk_step, spk_id, spk_n)
         if rec.spikes and spk_n.any():
             ch = np.repeat(np.arange(chains), spk_n)
             mask = np.arange(cap)[None, :] < spk_n[:, None]

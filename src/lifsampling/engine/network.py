@@ -129,7 +129,7 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
         reason = unsupported_reason(net, rec, e_leak_schedule, dev)
         if reason is None:
             return _run_kernel(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dtype, rec,
-                               v0_mV, progress, memory_limit_bytes)
+                               v0_mV, progress, memory_limit_bytes, e_leak_schedule)
         if backend == "kernel":
             raise ValueError(f"backend='kernel' cannot run this simulation: {reason}")
     with _cpu_threads(dev, chains * net.n):
@@ -245,7 +245,8 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
 
 def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms: float,
                 seed: int, dtype: torch.dtype, rec: Record, v0_mV: float | None, progress: bool,
-                memory_limit_bytes: int) -> SimulationResult:
+                memory_limit_bytes: int,
+                e_leak_schedule: Callable[[float], torch.Tensor] | None) -> SimulationResult:
     from .cpu_kernel import run_kernel
 
     n, steps, burn = net.n, round(duration_ms / dt_ms), round(burn_in_ms / dt_ms)
@@ -253,7 +254,8 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
     t0 = time.perf_counter()
     bar = _progress(progress, burn + steps)
     try:
-        out = run_kernel(net, steps, burn, chains, dt_ms, seed, dtype, rec, v0_mV, bar)
+        out = run_kernel(net, steps, burn, chains, dt_ms, seed, dtype, rec, v0_mV, bar,
+                         e_leak_schedule)
     finally:
         if bar is not None:
             bar[0].stop()
