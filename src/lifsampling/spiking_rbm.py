@@ -331,10 +331,12 @@ def _init_schedule(net: Network, init: torch.Tensor, tau_ref_ms: float,
     e0 = net.e_leak_mV.to(torch.float32)
     forced = e0 + INIT_SHIFT_MV * (2.0 * init.to(torch.float32) - 1.0)
 
+    free = e0.expand_as(forced)  # one object: the engine compares held values by identity
+
     def schedule(t_ms: float) -> torch.Tensor:
         if t_ms < tau_ref_ms:
             return forced
-        return base(t_ms) if base is not None else e0.expand_as(forced)
+        return base(t_ms) if base is not None else free
 
     return schedule
 
