@@ -204,3 +204,34 @@ def calibrate_couplings(cal: Calibration, *, test_weight: float = 1.0,
         scales.append(w / w_eff)
     return replace(cal, weight_scale_exc=cal.weight_scale_exc * scales[0],
                    weight_scale_inh=cal.weight_scale_inh * scales[1])
+
+
+def self_consistent_biases(W, b, cal: Calibration, *, pilot_ms: float = 100_000.0,
+                           iterations: int = 3, chains: int = 10, burn_in_ms: float = 500.0,
+                           read_ms: float = 1.0, synapse=None, seed: int = 0,
+                           device: str = "auto") -> torch.Tensor:
+    """Bias offsets (N,) that make the mapped network obey Callen's identity for (W, b).
+
+    Any Boltzmann distribution satisfies <z_k> = <sigma(b_k + sum_j W_kj z_j)>. The mapped LIF
+    network does not quite (the renewing PSP is front-loaded, outlasts tau_ref and piles up in
+    bursts, so the input a neuron receives is not exactly W z), which shows as shifted
+    marginals. Each of ``iterations`` pilot runs (``pilot_ms`` of biological time split over
+    ``chains``, the state read every ``read_ms``) samples the network with the current offsets
+    and :func:`lifsampling.mapping.callen_bias_step` updates them. Only W, b and the network's
+    own samples enter: neither the target's marginals nor its distribution are used.
+    """
+    from .mapping import bm_to_network, callen_bias_step, check_boltzmann
+
+    W, b = check_boltzmann(W, b)
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if not pilot_ms > 0 or chains < 1:
+        raise ValueError(f"pilot_ms must be > 0 and chains >= 1, got {pilot_ms}, {chains}")
+    offset = torch.zeros_like(b)
+    for it in range(iterations):
+        net = bm_to_network(W, b, cal, synapse=synapse, bias_offset=offset)
+        res = simulate(net, pilot_ms / chains, chains=chains, burn_in_ms=burn_in_ms,
+                       dt_ms=cal.dt_ms, seed=seed + it, device=device,
+                       record=Record(z_every_ms=read_ms))
+        offset = offset + callen_bias_step(res.z_samples, W, b)
+    return offset
