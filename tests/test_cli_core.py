@@ -39,6 +39,8 @@ def test_sample_bm_json_keys_and_values():
     (("sample-bm", "--duration-ms", "-1"), "--duration-ms"),
     (("sample-bm", "--units", "0"), "--units"),
     (("sample-bm", "--device", "tpu"), "device"),
+    (("sample-bm", "--correction", "magic"), "--correction"),
+    (("sample-bm", "--pilot-ms", "0"), "--pilot-ms"),
     (("calibrate", "--preset", "nope"), "preset"),
     (("calibrate", "--low-mv", "-40", "--high-mv", "-50"), "empty"),
 ])

@@ -103,13 +103,19 @@ def sample_bm(
     chains: int = typer.Option(10, help="chains the duration is split over"),
     calibration: Path = typer.Option(None, help="calibration JSON (default: shipped sbs one)"),
     synapses: str = typer.Option("renewing", help="renewing or additive"),
+    correction: str = typer.Option(
+        "none", help="mapping correction: none, couplings (weight scales measured on 2-unit "
+        "machines), biases (self-consistent biases from pilot runs), full (both)"),
+    pilot_ms: float = typer.Option(None, help="biological time of each pilot run of the bias "
+                                   "correction (default: --duration-ms)"),
+    pilot_iterations: int = typer.Option(2, help="pilot runs of the bias correction"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
     plot: Path = typer.Option(None, help="write D_KL vs sampling time (PNG) here"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Sample random Boltzmann machines (W, b uniform in [-1, 1]) with LIF neurons and Gibbs,
     and compare both with the exact distribution."""
-    from ..experiments.small_bm import plot_kl_curves, run_small_bms, uniform_bm
+    from ..experiments.small_bm import CORRECTIONS, plot_kl_curves, run_small_bms, uniform_bm
     from ..params import SynapseParams
 
     if not 1 <= units <= 16:
@@ -122,18 +128,27 @@ def sample_bm(
         fail(f"--chains must be >= 1, got {chains}")
     if synapses not in ("renewing", "additive"):
         fail(f"--synapses must be renewing or additive, got {synapses!r}")
+    if correction not in CORRECTIONS:
+        fail(f"--correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+    if pilot_ms is not None and not pilot_ms > 0:
+        fail(f"--pilot-ms must be > 0, got {pilot_ms}")
+    if pilot_iterations < 1:
+        fail(f"--pilot-iterations must be >= 1, got {pilot_iterations}")
     _check_device(device)
     cal = _load_calibration(calibration)
     bms = [uniform_bm(units, seed + k) for k in range(machines)]
     res = run_small_bms(bms, cal, duration_ms=duration_ms, chains=chains, seed=seed,
                         device=device, synapse=SynapseParams(kind=synapses),
-                        progress=not json_out)
+                        progress=not json_out, correction=correction, pilot_ms=pilot_ms,
+                        pilot_iterations=pilot_iterations)
     if plot is not None:
         plot_kl_curves(res, plot)
     s = res.summary()
     out = {**s, "kl_lif": s["kl_lif"]["median"], "kl_gibbs": s["kl_gibbs"]["median"],
            "kl_lif_stats": s["kl_lif"], "kl_gibbs_stats": s["kl_gibbs"]}
-    out.update(units=units, seed=seed, duration_ms=duration_ms, chains=chains)
+    out.update(units=units, seed=seed, duration_ms=duration_ms, chains=chains,
+               pilot_ms=pilot_ms or duration_ms if correction in ("biases", "full") else None,
+               pilot_iterations=pilot_iterations)
     if json_out:
         print_json(out)
     else:

@@ -9,6 +9,7 @@ Many machines run at once as one block-diagonal network, batched over chains.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from importlib import resources
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from ..boltzmann import BoltzmannMachine, exact_distribution, gibbs_sample
-from ..calibration import Calibration
+from ..calibration import Calibration, calibrate_couplings, self_consistent_biases
 from ..engine import Record, simulate
 from ..mapping import bm_to_network
 from ..metrics import kl_divergence, marginals_from_distribution, state_histogram
@@ -57,6 +58,10 @@ class SmallBMResult:
     kl_lif_curve: np.ndarray  # (machines, times)
     kl_gibbs_curve: np.ndarray  # Gibbs with the same number of samples as LIF at each time
     wall_s: float
+    correction: str = "none"
+    weight_scales: tuple[float, float] = (1.0, 1.0)  # (exc, inh) used in the mapping
+    bias_offset_rms: float = 0.0  # rms of the self-consistent bias offsets (bias units)
+    correction_wall_s: float = 0.0  # pair calibration + pilot runs
 
     def summary(self) -> dict:
         return {
@@ -69,7 +74,9 @@ class SmallBMResult:
             "times_ms": self.times_ms,
             "kl_lif_median_curve": np.median(self.kl_lif_curve, 0).tolist(),
             "kl_gibbs_median_curve": np.median(self.kl_gibbs_curve, 0).tolist(),
-            "wall_s": self.wall_s,
+            "wall_s": self.wall_s, "correction": self.correction,
+            "weight_scales": list(self.weight_scales), "bias_offset_rms": self.bias_offset_rms,
+            "correction_wall_s": self.correction_wall_s,
         }
 
 
@@ -77,17 +84,29 @@ def _stat(x: list[float]) -> dict:
     return {"median": float(np.median(x)), "min": float(np.min(x)), "max": float(np.max(x))}
 
 
+CORRECTIONS = ("none", "couplings", "biases", "full")
+
+
 def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
                   duration_ms: float = 100_000.0, chains: int = 10, burn_in_ms: float = 500.0,
                   synapse: SynapseParams | None = None, seed: int = 0, device: str = "auto",
-                  curve_points: int = 7, progress: bool = False) -> SmallBMResult:
+                  curve_points: int = 7, progress: bool = False, correction: str = "none",
+                  pilot_ms: float | None = None, pilot_iterations: int = 2) -> SmallBMResult:
     """Sample every machine for ``duration_ms`` of biological time in total (split over
     ``chains`` chains) and compare with exact enumeration and with Gibbs sampling.
 
     The LIF state is read every 1 ms for the D_KL-vs-time curve (times from 100 ms to
     ``duration_ms`` on a log grid); the full-duration values use the time-continuous joint
     distribution (every step), as sbs does.
+
+    ``correction`` of the mapping: ``none`` (sbs theory weights); ``couplings`` (exc/inh weight
+    scales measured on 2-unit machines by :func:`calibrate_couplings`, unless the calibration
+    already carries scales); ``biases`` (self-consistent bias offsets from
+    ``pilot_iterations`` pilot runs of ``pilot_ms`` each, default ``duration_ms``:
+    :func:`self_consistent_biases`); ``full`` (both). Pilots use seeds other than the sampling.
     """
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
     if not duration_ms > 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
     if chains < 1:
@@ -96,7 +115,18 @@ def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
         raise ValueError("no machines given")
     per_chain = duration_ms / chains
     W, b = block_diagonal(machines)
-    net = bm_to_network(W, b, calibration, synapse=synapse)
+    t0 = time.perf_counter()
+    scaled = (calibration.weight_scale_exc, calibration.weight_scale_inh) != (1.0, 1.0)
+    if correction in ("couplings", "full") and not scaled:
+        calibration = calibrate_couplings(calibration, seed=seed + 7919, device=device)
+    offset = None
+    if correction in ("biases", "full"):
+        offset = self_consistent_biases(W, b, calibration, pilot_ms=pilot_ms or duration_ms,
+                                        iterations=pilot_iterations, chains=chains,
+                                        burn_in_ms=burn_in_ms, synapse=synapse,
+                                        seed=seed + 104_729, device=device)
+    correction_wall_s = time.perf_counter() - t0
+    net = bm_to_network(W, b, calibration, synapse=synapse, bias_offset=offset)
     read_ms = 1.0
     res = simulate(net, per_chain, chains=chains, burn_in_ms=burn_in_ms, seed=seed,
                    device=device, record=Record(z_every_ms=read_ms), progress=progress)
@@ -128,7 +158,10 @@ def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
             curve_l[i, j] = kl_divergence(p, state_histogram(zi[:, :steps]))
             ns = max(1, int(t / tau_ref / g_chains))
             curve_g[i, j] = kl_divergence(p, state_histogram(g_samples[:, :ns]))
-    return SmallBMResult(kl_l, kl_g, m_l, m_g, times, curve_l, curve_g, res.wall_s)
+    return SmallBMResult(
+        kl_l, kl_g, m_l, m_g, times, curve_l, curve_g, res.wall_s, correction,
+        (calibration.weight_scale_exc, calibration.weight_scale_inh),
+        0.0 if offset is None else float(offset.pow(2).mean().sqrt()), correction_wall_s)
 
 
 def plot_kl_curves(result: SmallBMResult, path) -> None:
