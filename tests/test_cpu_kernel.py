@@ -140,3 +140,18 @@ def test_kernel_refuses_what_it_cannot_record():
     # auto falls back to torch for traces
     r = simulate(net, 1.0, record=Record(trace_neurons=(0,)), backend="auto")
     assert r.traces["v"].shape == (10, 1, 1)
+
+
+def test_one_compiled_signature_for_all_run_shapes():
+    """Chain counts, recordings, schedules and time-varying rates reuse one compiled kernel
+    (a second signature would recompile for seconds in the middle of a user's run)."""
+    from lifsampling.engine import cpu_kernel
+
+    net = _tonic_net(SynapseParams())
+    rate = SinusoidalRate(3000.0, 1000.0, 5.0)
+    varying = Network(net.weights_uS, net.e_leak_mV, noise=NoiseParams(rate, rate))
+    simulate(net, 5.0, chains=1, backend="kernel")
+    simulate(net, 5.0, chains=3, record=Record(spikes=True, z_every_ms=1.0), backend="kernel")
+    simulate(varying, 5.0, chains=2, e_leak_schedule=lambda t: net.e_leak_mV + 0.1 * (t > 2),
+             backend="kernel")
+    assert len(cpu_kernel.run_block.signatures) == 1

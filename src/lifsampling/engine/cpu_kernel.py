@@ -326,7 +326,7 @@ def _leak_segments(schedule, e_leak: np.ndarray, k0: int, k1: int, dt_ms: float,
             yield start, k, held_arr
         held = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
         arr = np.asarray(held.detach().cpu().numpy(), dtype=np.float64)
-        held_arr = np.ascontiguousarray(np.broadcast_to(arr, (chains, n)))
+        held_arr = np.array(np.broadcast_to(arr, (chains, n)), order="C")
         start = k
     yield start, k1, held_arr
 
@@ -352,9 +352,9 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     n = net.n
     e_leak_t = net.e_leak_mV.to(dtype=torch.float64)
     c = make_constants(net.neuron, e_leak_t, dt_ms)
-    e_leak = np.ascontiguousarray(np.broadcast_to(e_leak_t.numpy(), (chains, n)), dtype=np_dtype)
-    i_offset = np.ascontiguousarray(np.broadcast_to(
-        np.asarray(c.i_offset.numpy(), dtype=np_dtype), (n,)))
+    e_leak = np.array(np.broadcast_to(e_leak_t.numpy(), (chains, n)), dtype=np_dtype, order="C")
+    i_offset = np.array(np.broadcast_to(np.asarray(c.i_offset.numpy(), dtype=np_dtype), (n,)),
+                        order="C")
     neuron_c = np.array([c.g_leak, c.cm, c.v_thresh, c.v_reset, c.e_exc, c.e_inh, c.decay_exc,
                          c.decay_inh, c.mean_exc, c.mean_inh, c.dt], dtype=np.float64)
     sc = make_stp_constants(net.synapse, net.neuron, dt_ms)
