@@ -177,3 +177,26 @@ def test_anchored_map_keeps_shape(hcs_map):
     assert float(m.u0(3000.0)) == pytest.approx(-50.6)
     np.testing.assert_allclose(m.temperature(RATES), hcs_map.temperature(RATES))
     np.testing.assert_allclose(m.leak_shift(RATES), hcs_map.leak_shift(RATES))
+
+
+def test_trough_indices_on_coarse_record_grid():
+    """A 5 ms record grid (run_lif(record_ms=5)) keeps every trough of 1-10 Hz and spaces the
+    samples by tau_ref."""
+    for f in (1.0, 4.0, 10.0):
+        r = Rhythm(7500.0, 4500.0, f)
+        times = 200.0 + 5.0 * np.arange(int(3000 / 5))
+        idx = trough_indices(times, r, read_T=1.02)
+        nu = np.array([r.rate()(t) for t in times[idx]])
+        assert (nu <= 3000.0 * 1.02**2 + 1e-6).all()
+        assert (np.diff(times[idx]) >= 10.0 - 1e-9).all()
+        centres = (np.arange(3 * f) + 0.5) * 1000.0 / f
+        centres = centres[(centres >= times[0]) & (centres <= times[-1])]
+        assert np.isin(centres, times[idx]).all()
+
+
+def test_run_lif_rejects_bad_record_interval():
+    from lifsampling.experiments.tempering_mnist import run_lif
+
+    with pytest.raises(ValueError, match="record_ms"):
+        run_lif(None, None, None, Rhythm(4000.0, 1000.0, 4.0), duration_ms=100.0, chains=1,
+                record_ms=20.0)
