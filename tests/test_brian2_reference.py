@@ -81,31 +81,37 @@ def test_traces_with_fixed_inputs_and_recurrence_match_brian2():
     assert np.abs(v_ours[:, :steps - 1] - v_b2[:, :steps - 1]).max() < 0.1
 
 
-def test_poisson_background_rates_match_brian2():
-    """40 neurons on the slope of the activation function under 3 kHz background: mean rates of
-    both simulators agree within 4 combined standard errors (spread across neurons)."""
-    e_leak = np.linspace(-52.0, -49.0, 40)
-    neuron = NeuronParams()  # sbs tutorial neuron
-    dur_ms, burn_ms = 3000.0, 100.0
-    ours = simulate(Network(torch.zeros(40, 40), torch.tensor(e_leak), neuron=neuron,
-                            noise=NoiseParams(), synapse=SynapseParams()),
-                    dur_ms, chains=2, burn_in_ms=burn_ms, seed=3)
-    r_ours = ours.rates_hz.mean(0).numpy()
+E_LEAK_40 = np.linspace(-52.0, -49.0, 40)
+RATE_DUR_MS, RATE_BURN_MS = 3000.0, 100.0
 
-    g = neuron_group(80, neuron, np.tile(e_leak, 2))
+
+@pytest.fixture(scope="module")
+def brian2_rates() -> np.ndarray:
+    """Brian2's mean rates (Hz) of 40 sbs neurons (2 copies each) under 3 kHz background."""
+    g = neuron_group(80, NeuronParams(), np.tile(E_LEAK_40, 2))
     pe = b2.PoissonInput(g, "ge", 1, 3000 * b2.Hz, weight=1 * b2.nS)
     pi = b2.PoissonInput(g, "gi", 1, 3000 * b2.Hz, weight=1 * b2.nS)
     net = b2.Network(g, pe, pi)
-    net.run(burn_ms * b2.ms)
+    net.run(RATE_BURN_MS * b2.ms)
     spk = b2.SpikeMonitor(g)
     net.add(spk)
-    net.run(dur_ms * b2.ms)
+    net.run(RATE_DUR_MS * b2.ms)
     counts = np.bincount(np.asarray(spk.i), minlength=80).reshape(2, 40)
-    r_b2 = counts.mean(0) / (dur_ms * 1e-3)
+    return counts.mean(0) / (RATE_DUR_MS * 1e-3)
 
-    diff = r_ours - r_b2
+
+@pytest.mark.parametrize("backend", ["torch", "kernel"])
+def test_poisson_background_rates_match_brian2(brian2_rates, backend):
+    """40 neurons on the slope of the activation function under 3 kHz background: mean rates of
+    both simulators agree within 4 combined standard errors (spread across neurons), for both
+    of our backends."""
+    ours = simulate(Network(torch.zeros(40, 40), torch.tensor(E_LEAK_40), neuron=NeuronParams(),
+                            noise=NoiseParams(), synapse=SynapseParams()),
+                    RATE_DUR_MS, chains=2, burn_in_ms=RATE_BURN_MS, seed=3, backend=backend)
+    r_ours = ours.rates_hz.mean(0).numpy()
+    diff = r_ours - brian2_rates
     se = diff.std(ddof=1) / math.sqrt(diff.size)
-    assert r_b2.mean() > 20.0  # the neurons really fire
+    assert brian2_rates.mean() > 20.0  # the neurons really fire
     assert abs(diff.mean()) < 4 * se + 0.5
     # and the activation curves agree point-wise within a generous per-neuron band
     assert np.abs(diff).max() < 15.0
