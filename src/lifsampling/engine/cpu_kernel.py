@@ -52,6 +52,15 @@ def _uniform53(key, counter):
     return np.int64(_splitmix(key + counter * _GOLDEN) >> _S11)
 
 
+@nb.njit(inline="always")
+def _count_from(x, thr, start):
+    """Number of thresholds ``thr[start:]`` that the uniform integer ``x`` reaches."""
+    count = 0
+    for j in range(start, thr.shape[0]):
+        count += x >= thr[j]
+    return count
+
+
 def chain_keys(seed: int, chains: int) -> np.ndarray:
     """One 64-bit key per chain, derived from the simulation seed."""
     return _chain_keys(np.uint64(seed & 0xFFFFFFFFFFFFFFFF), chains)
@@ -161,20 +170,14 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
                 ni = np.int64(q >= ti0) + np.int64(q >= ti1) + np.int64(q >= ti2)
                 geb[i] = geb[i] * de + ne * w_bg_e
                 gib[i] = gib[i] * di + ni * w_bg_i
-            if k_thr > 3:
+            if k_thr > 3:  # the rare counts beyond 3 (scalar: a branch per neuron)
                 for i in range(n):
                     if xe[i] >= te2:
-                        extra = 0
-                        for j in range(3, k_thr):
-                            extra += xe[i] >= te[j]
-                        geb[i] += extra * w_bg_e
+                        geb[i] += _count_from(xe[i], te, 3) * w_bg_e
             if k_thr_i > 3:
                 for i in range(n):
                     if xi[i] >= ti2:
-                        extra = 0
-                        for j in range(3, k_thr_i):
-                            extra += xi[i] >= ti[j]
-                        gib[i] += extra * w_bg_i
+                        gib[i] += _count_from(xi[i], ti, 3) * w_bg_i
             # recurrent jumps of the previous step's spikes land now (one-step delay)
             for m in range(prev_n[b]):
                 pre = prev_ids[b, m]
@@ -247,10 +250,8 @@ def _background_counts(keys, steps, n, te, ti):
                 c = np.uint64(k) * np.uint64(2 * n) + np.uint64(2 * i)
                 a = _uniform53(keys[b], c)
                 q = _uniform53(keys[b], c + np.uint64(1))
-                for j in range(te.shape[0]):
-                    e[b, k, i] += a >= te[j]
-                for j in range(ti.shape[0]):
-                    i_[b, k, i] += q >= ti[j]
+                e[b, k, i] = _count_from(a, te, 0)
+                i_[b, k, i] = _count_from(q, ti, 0)
     return e, i_
 
 
