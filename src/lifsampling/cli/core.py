@@ -104,8 +104,8 @@ def sample_bm(
     calibration: Path = typer.Option(None, help="calibration JSON (default: shipped sbs one)"),
     synapses: str = typer.Option("renewing", help="renewing or additive"),
     correction: str = typer.Option(
-        "none", help="mapping correction: none, couplings (weight scales measured on 2-unit "
-        "machines), biases (self-consistent biases from pilot runs), full (both)"),
+        "full", help="mapping correction: none (sbs theory), couplings (weight scales measured "
+        "on 2-unit machines), biases (self-consistent biases from pilot runs), full (both)"),
     pilot_ms: float = typer.Option(None, help="biological time of each pilot run of the bias "
                                    "correction (default: --duration-ms)"),
     pilot_iterations: int = typer.Option(2, help="pilot runs of the bias correction"),
