@@ -259,6 +259,16 @@ def _background_counts(keys, steps, n, te, ti):
 # driver
 # --------------------------------------------------------------------------------------------
 BLOCK_STEPS = 1000  # steps per kernel call: bounds the spike buffers, paces the progress bar
+SPIKE_BUFFER_BYTES = 64 * 1024**2  # per block, when spikes are recorded
+
+
+def block_steps(chains: int, n: int, n_ref: int, record_spikes: bool) -> int:
+    """Steps per block: 1000, fewer when a block's worst-case spike buffer (every neuron firing
+    once per tau_ref + dt, 12 bytes a spike) would exceed ``SPIKE_BUFFER_BYTES``."""
+    if not record_spikes:
+        return BLOCK_STEPS
+    per_refractory_period = chains * n * 12
+    return max(1, min(BLOCK_STEPS, SPIKE_BUFFER_BYTES // per_refractory_period * (n_ref + 1)))
 
 
 def unsupported_reason(net, rec, e_leak_schedule, device) -> str | None:
@@ -390,8 +400,9 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     n_ref = c.n_ref
 
     total = burn + steps
-    for k0 in range(0, total, BLOCK_STEPS):
-        k1 = min(total, k0 + BLOCK_STEPS)
+    block = block_steps(chains, n, n_ref, bool(rec.spikes))
+    for k0 in range(0, total, block):
+        k1 = min(total, k0 + block)
         thr_e, thr_i, tab = thresholds.block(k0, k1)
         cap = (n * ((k1 - k0) // (n_ref + 1) + 1)) if rec.spikes else 1
         spk_step = np.zeros((chains, cap), dtype=np.int64)
