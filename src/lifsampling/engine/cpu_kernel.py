@@ -93,13 +93,18 @@ def poisson_thresholds(means: np.ndarray) -> np.ndarray:
 _FASTMATH = {"contract", "reassoc", "nsz", "arcp", "afn"}
 
 
+# exp(-x) constants: clamp, 1/64, then the Taylor coefficients 1/k!, k = 0..9
+_EXP_COEFFS = (40.0, 1.0 / 64.0) + tuple(1.0 / math.factorial(k) for k in range(10))
+
+
 @nb.njit(inline="always")
-def _exp_neg(x):
-    """exp(-x) for x >= 0 as (Taylor_9(-x/64))^64, x clamped to 40 (exp(-40) = 4e-18):
-    relative error below 2e-7, and vectorisable (no libm call)."""
-    y = -min(x, 40.0) * (1.0 / 64.0)
-    p = 1.0 + y * (1.0 + y * (1.0 / 2 + y * (1.0 / 6 + y * (1.0 / 24 + y * (
-        1.0 / 120 + y * (1.0 / 720 + y * (1.0 / 5040 + y * (1.0 / 40320 + y / 362880))))))))
+def _exp_neg(x, cf):
+    """exp(-x) for x >= 0 as (Taylor_9(-x/64))^64, x clamped to 40 (exp(-40) = 4e-18): relative
+    error below 2e-7 and vectorisable (no libm call). ``cf`` = ``_EXP_COEFFS`` in the precision
+    of the state, so that a float32 run stays in float32 arithmetic."""
+    y = -min(x, cf[0]) * cf[1]
+    p = cf[2] + y * (cf[3] + y * (cf[4] + y * (cf[5] + y * (cf[6] + y * (cf[7] + y * (
+        cf[8] + y * (cf[9] + y * (cf[10] + y * cf[11]))))))))
     p = p * p
     p = p * p
     p = p * p
@@ -111,7 +116,7 @@ def _exp_neg(x):
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
 def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
               e_leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, static, has_recurrent,
-              thr_e, thr_i, tab_of_step, w_bg_e, w_bg_i, keys, k_start, k_stop, burn,
+              thr_e, thr_i, tab_of_step, keys, k_start, k_stop, burn,
               spike_counts, on_steps, z_every, z_out, joint, record_spikes,
               spk_step, spk_id, spk_n):
     """Advance B chains from step ``k_start`` to ``k_stop`` (absolute step numbers).
@@ -119,25 +124,29 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
     State arrays are (B, N) and updated in place; ``prev_*`` hold each chain's spikes of the
     previous step (ids, efficacies, count) whose jumps land at the end of the next step.
     Row i of ``w`` is zero outside columns ``w_lo[i]:w_hi[i]`` (e.g. a layered network).
-    ``neuron_c`` = [g_l, C_m, v_th, v_reset, E_exc, E_inh, decay_exc, decay_inh, mean_exc,
-    mean_inh, dt]; ``stp_c`` = [U, log d_rec, log d_fac, weight_scale]. Threshold rows have at
-    least 3 entries: counts up to 3 are summed branch-free, larger ones in a rare fix-up loop.
+    ``neuron_c`` = [g_l, dt/C_m, v_th, v_reset, E_exc, E_inh, decay_exc, decay_inh, mean_exc,
+    mean_inh, w_bg_exc, w_bg_inh, 0] followed by ``_EXP_COEFFS``, all in the dtype of the state
+    (float32 or float64: the arithmetic stays in it); ``stp_c`` = [U, log d_rec, log d_fac,
+    weight_scale] in float64. Threshold rows have at least 3 entries: counts up to 3 are summed
+    branch-free, larger ones in a rare fix-up loop.
     """
     b_count, n = v.shape
-    gl, cm, vth, vreset = neuron_c[0], neuron_c[1], neuron_c[2], neuron_c[3]
+    gl, dt_over_cm, vth, vreset = neuron_c[0], neuron_c[1], neuron_c[2], neuron_c[3]
     ee, ei, de, di = neuron_c[4], neuron_c[5], neuron_c[6], neuron_c[7]
-    me, mi, dt = neuron_c[8], neuron_c[9], neuron_c[10]
+    me, mi, w_bg_e, w_bg_i, zero = neuron_c[8], neuron_c[9], neuron_c[10], neuron_c[11], \
+        neuron_c[12]
+    cf = neuron_c[13:]
     big_u, log_rec, log_fac, wscale = stp_c[0], stp_c[1], stp_c[2], stp_c[3]
     k_thr, k_thr_i = thr_e.shape[1], thr_i.shape[1]
     n_joint = joint.shape[1]
-    dt_over_cm = dt / cm
     facilitation = log_fac > -np.inf
+    n_ref32, one32, zero32 = np.int32(n_ref), np.int32(1), np.int32(0)
     for b in nb.prange(b_count):
         key = keys[b]
         vb, geb, gib, rb = v[b], g_exc[b], g_inh[b], refrac[b]
         elb = e_leak[b]
-        spiked = np.zeros(n, dtype=np.int64)
-        zb = np.zeros(n, dtype=np.int64)
+        spiked = np.zeros(n, dtype=np.int32)
+        zb = np.zeros(n, dtype=np.int32)
         xe = np.zeros(n, dtype=np.int64)
         xi = np.zeros(n, dtype=np.int64)
         for k in range(k_start, k_stop):
@@ -152,13 +161,13 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
                 gim = gib[i] * mi
                 g_tot = gl + gem + gim
                 u_inf = (gl * elb[i] + gem * ee + gim * ei + i_offset[i]) / g_tot
-                v_free = u_inf + (vb[i] - u_inf) * _exp_neg(dt_over_cm * g_tot)
+                v_free = u_inf + (vb[i] - u_inf) * _exp_neg(dt_over_cm * g_tot, cf)
                 r = rb[i]
-                s = (v_free >= vth) & (r <= 0)
-                vb[i] = vreset if (r > 0) | s else v_free
-                rb[i] = n_ref if s else max(r - 1, 0)
+                s = (v_free >= vth) & (r <= zero32)
+                vb[i] = vreset if (r > zero32) | s else v_free
+                rb[i] = n_ref32 if s else max(r - one32, zero32)
                 spiked[i] = s
-                zb[i] = s | (r > 1)
+                zb[i] = s | (r > one32)
             # 3: conductance decay and this step's background counts
             for i in range(n):
                 c = counter0 + np.uint64(2 * i)
@@ -166,10 +175,11 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
                 q = _uniform53(key, c + np.uint64(1))
                 xe[i] = a
                 xi[i] = q
-                ne = np.int64(a >= te0) + np.int64(a >= te1) + np.int64(a >= te2)
-                ni = np.int64(q >= ti0) + np.int64(q >= ti1) + np.int64(q >= ti2)
-                geb[i] = geb[i] * de + ne * w_bg_e
-                gib[i] = gib[i] * di + ni * w_bg_i
+                # bool x state-dtype products keep float32 runs in float32
+                jump_e = (a >= te0) * w_bg_e + (a >= te1) * w_bg_e + (a >= te2) * w_bg_e
+                jump_i = (q >= ti0) * w_bg_i + (q >= ti1) * w_bg_i + (q >= ti2) * w_bg_i
+                geb[i] = geb[i] * de + jump_e
+                gib[i] = gib[i] * di + jump_i
             if k_thr > 3:  # the rare counts beyond 3 (scalar: a branch per neuron)
                 for i in range(n):
                     if xe[i] >= te2:
@@ -186,8 +196,8 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
                 eff = prev_eff[b, m]
                 for j in range(hi - lo):
                     wj = row[j]
-                    ge_t[j] += eff * max(wj, 0.0)
-                    gi_t[j] += eff * max(-wj, 0.0)
+                    ge_t[j] += eff * max(wj, zero)
+                    gi_t[j] += eff * max(-wj, zero)
             # this step's spikes: synaptic efficacy, records
             cnt = 0
             record = k >= burn
@@ -322,7 +332,7 @@ def _stack_padded(rows: list[np.ndarray]) -> np.ndarray:
 
 def _leak_segments(schedule, e_leak: np.ndarray, k0: int, k1: int, dt_ms: float, chains: int,
                    n: int):
-    """(start, stop, leak (B, N) float64) runs of steps over which the leak is constant."""
+    """(start, stop, leak (B, N) in ``e_leak``'s dtype): runs of steps with a constant leak."""
     if schedule is None:
         yield k0, k1, e_leak
         return
@@ -336,7 +346,7 @@ def _leak_segments(schedule, e_leak: np.ndarray, k0: int, k1: int, dt_ms: float,
         if held is not None:
             yield start, k, held_arr
         held = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
-        arr = np.asarray(held.detach().cpu().numpy(), dtype=np.float64)
+        arr = np.asarray(held.detach().cpu().numpy(), dtype=e_leak.dtype)
         held_arr = np.array(np.broadcast_to(arr, (chains, n)), order="C")
         start = k
     yield start, k1, held_arr
@@ -359,15 +369,16 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     from .neuron import make_constants
     from .synapses import make_stp_constants
 
-    np_dtype = np.float64  # the kernel computes in float64 whatever the requested dtype
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
     n = net.n
     e_leak_t = net.e_leak_mV.to(dtype=torch.float64)
     c = make_constants(net.neuron, e_leak_t, dt_ms)
     e_leak = np.array(np.broadcast_to(e_leak_t.numpy(), (chains, n)), dtype=np_dtype, order="C")
     i_offset = np.array(np.broadcast_to(np.asarray(c.i_offset.numpy(), dtype=np_dtype), (n,)),
                         order="C")
-    neuron_c = np.array([c.g_leak, c.cm, c.v_thresh, c.v_reset, c.e_exc, c.e_inh, c.decay_exc,
-                         c.decay_inh, c.mean_exc, c.mean_inh, c.dt], dtype=np.float64)
+    neuron_c = np.array([c.g_leak, c.dt / c.cm, c.v_thresh, c.v_reset, c.e_exc, c.e_inh,
+                         c.decay_exc, c.decay_inh, c.mean_exc, c.mean_inh, net.noise.w_exc_uS,
+                         net.noise.w_inh_uS, 0.0, *_EXP_COEFFS], dtype=np_dtype)
     sc = make_stp_constants(net.synapse, net.neuron, dt_ms)
     stp_c = np.array([sc.U, _log_or_minus_inf(sc.decay_rec), _log_or_minus_inf(sc.decay_fac),
                       sc.weight_scale], dtype=np.float64)
@@ -380,12 +391,12 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     v = (e_leak.copy() if v0_mV is None else np.full((chains, n), v0_mV, dtype=np_dtype))
     g_exc = np.zeros((chains, n), dtype=np_dtype)
     g_inh = np.zeros((chains, n), dtype=np_dtype)
-    refrac = np.zeros((chains, n), dtype=np.int64)
+    refrac = np.zeros((chains, n), dtype=np.int32)
     res = np.ones((chains, n), dtype=np.float64)
     util = np.full((chains, n), sc.U, dtype=np.float64)
     last_spike = np.full((chains, n), -(2**40), dtype=np.int64)
     prev_ids = np.zeros((chains, n), dtype=np.int64)
-    prev_eff = np.zeros((chains, n), dtype=np.float64)
+    prev_eff = np.zeros((chains, n), dtype=np_dtype)
     prev_n = np.zeros(chains, dtype=np.int64)
 
     spike_counts = np.zeros((chains, n), dtype=np.int64)
@@ -411,8 +422,8 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
         for s0, s1, leak in _leak_segments(e_leak_schedule, e_leak, k0, k1, dt_ms, chains, n):
             run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
                       leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
-                      has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], net.noise.w_exc_uS,
-                      net.noise.w_inh_uS, keys, s0, s1, burn, spike_counts, on_steps, z_every,
+                      has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], keys, s0, s1, burn,
+                      spike_counts, on_steps, z_every,
                       z_all, joint, bool(rec.spikes), spk_step, spk_id, spk_n)
         if rec.spikes and spk_n.any():
             ch = np.repeat(np.arange(chains), spk_n)
