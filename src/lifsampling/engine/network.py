@@ -103,14 +103,21 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
              memory_limit_bytes: int = MEMORY_LIMIT_BYTES) -> SimulationResult:
     """Run ``chains`` independent copies of ``net`` for ``burn_in_ms + duration_ms``.
 
-    Randomness comes only from a ``torch.Generator`` seeded with ``seed``: the same seed gives the
-    same spikes on the same device. Membranes start at ``v0_mV`` (default: their leak potential).
+    Randomness comes only from ``seed``: the same seed gives the same spikes on the same device
+    and backend. Membranes start at ``v0_mV`` (default: their leak potential).
     ``e_leak_schedule(t_ms)``, if given, returns the leak potentials (N,) or (B, N) in mV for the
     step starting at ``t_ms`` (``t_ms`` counts from the start of the burn-in), e.g. to track the
     drift of the activation function's midpoint under an oscillating background.
     ``compile=True`` runs the element-wise work of a step as one ``torch.compile``-d kernel
     (worth it for large B x N; the first call compiles for a minute; constant background rates
     only, otherwise the eager path runs); see :mod:`lifsampling.engine.fused`.
+
+    ``backend``: ``"auto"`` (default) runs the compiled CPU kernel
+    (:mod:`lifsampling.engine.cpu_kernel`, numba; 5-15x the torch path, float32 or float64)
+    whenever the device is the CPU, no membrane traces are recorded and ``compile`` is off, and
+    the torch path otherwise (CUDA, traces); ``"kernel"`` insists on the kernel (an error says
+    why it cannot run), ``"torch"`` on the torch path. The two backends draw different (equally
+    valid) random numbers for a seed; without randomness they give the same spikes.
     """
     if not duration_ms > 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
