@@ -93,6 +93,8 @@ def poisson_thresholds(means: np.ndarray) -> np.ndarray:
 _FASTMATH = {"contract", "reassoc", "nsz", "arcp", "afn"}
 
 
+_SCAN_BLOCK = 16  # neurons per block of the scan for rare events (~1 % of neurons per step)
+
 # exp(-x) constants: clamp, 1/64, then the Taylor coefficients 1/k!, k = 0..9
 _EXP_COEFFS = (40.0, 1.0 / 64.0) + tuple(1.0 / math.factorial(k) for k in range(10))
 
@@ -128,7 +130,7 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
     mean_inh, w_bg_exc, w_bg_inh, 0] followed by ``_EXP_COEFFS``, all in the dtype of the state
     (float32 or float64: the arithmetic stays in it); ``stp_c`` = [U, log d_rec, log d_fac,
     weight_scale] in float64. Threshold rows have at least 3 entries: counts up to 3 are summed
-    branch-free, larger ones in a rare fix-up loop.
+    branch-free, larger ones (and spikes) in one scan that skips blocks without a flagged neuron.
     """
     b_count, n = v.shape
     gl, dt_over_cm, vth, vreset = neuron_c[0], neuron_c[1], neuron_c[2], neuron_c[3]
@@ -137,7 +139,6 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
         neuron_c[12]
     cf = neuron_c[13:]
     big_u, log_rec, log_fac, wscale = stp_c[0], stp_c[1], stp_c[2], stp_c[3]
-    k_thr, k_thr_i = thr_e.shape[1], thr_i.shape[1]
     n_joint = joint.shape[1]
     facilitation = log_fac > -np.inf
     n_ref32, one32, zero32 = np.int32(n_ref), np.int32(1), np.int32(0)
@@ -149,6 +150,7 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
         zb = np.zeros(n, dtype=np.int32)
         xe = np.zeros(n, dtype=np.int64)
         xi = np.zeros(n, dtype=np.int64)
+        flag = np.zeros(n, dtype=np.int32)
         for k in range(k_start, k_stop):
             tab = tab_of_step[k - k_start]
             te, ti = thr_e[tab], thr_i[tab]
@@ -180,14 +182,7 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
                 jump_i = (q >= ti0) * w_bg_i + (q >= ti1) * w_bg_i + (q >= ti2) * w_bg_i
                 geb[i] = geb[i] * de + jump_e
                 gib[i] = gib[i] * di + jump_i
-            if k_thr > 3:  # the rare counts beyond 3 (scalar: a branch per neuron)
-                for i in range(n):
-                    if xe[i] >= te2:
-                        geb[i] += _count_from(xe[i], te, 3) * w_bg_e
-            if k_thr_i > 3:
-                for i in range(n):
-                    if xi[i] >= ti2:
-                        gib[i] += _count_from(xi[i], ti, 3) * w_bg_i
+                flag[i] = spiked[i] | np.int32(a >= te2) | np.int32(q >= ti2)
             # recurrent jumps of the previous step's spikes land now (one-step delay)
             for m in range(prev_n[b]):
                 pre = prev_ids[b, m]
@@ -198,11 +193,28 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
                     wj = row[j]
                     ge_t[j] += eff * max(wj, zero)
                     gi_t[j] += eff * max(-wj, zero)
-            # this step's spikes: synaptic efficacy, records
+            # the rare flagged neurons, in blocks of 16 skipped when none is flagged: background
+            # counts beyond 3 (Poisson tail) and this step's spikes (efficacy, records)
             cnt = 0
             record = k >= burn
-            for i in range(n):
-                if spiked[i]:
+            for blk in range(0, n, _SCAN_BLOCK):
+                top = min(blk + _SCAN_BLOCK, n)
+                fb = flag[blk:top]
+                flagged = np.int32(0)
+                for j in range(top - blk):
+                    flagged |= fb[j]
+                if flagged == 0:
+                    continue
+                for j in range(top - blk):
+                    if fb[j] == 0:
+                        continue
+                    i = blk + j
+                    if xe[i] >= te2:
+                        geb[i] += _count_from(xe[i], te, 3) * w_bg_e
+                    if xi[i] >= ti2:
+                        gib[i] += _count_from(xi[i], ti, 3) * w_bg_i
+                    if not spiked[i]:
+                        continue
                     if has_recurrent:
                         if static:
                             eff = wscale
