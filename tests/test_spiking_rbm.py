@@ -105,3 +105,13 @@ def test_renormalise_stp_targets_renewing_mean_jump(cal):
     assert 0 < h["mean_efficacy"] <= 0.1 and 0.5 < h["target_efficacy"] <= 1.0
     assert syn.weight_scale == pytest.approx(h["target_efficacy"] / h["mean_efficacy"])
     assert syn.kind == "tsodyks_markram" and syn.U == 0.1 and syn.tau_rec_ms == 100.0
+
+
+def test_generate_passes_backend(cal):
+    rbm = small_classifier_rbm()
+    s = sr.generate(rbm, cal, n_samples=10, chains=2, burn_in_ms=20.0, seed=2, device="cpu",
+                    backend="torch")
+    assert s.states.shape == (2, 10, 10)
+    with pytest.raises(ValueError, match="backend"):
+        sr.generate(rbm, cal, n_samples=10, chains=2, burn_in_ms=20.0, device="cpu",
+                    backend="nope")

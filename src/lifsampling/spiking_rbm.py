@@ -347,7 +347,7 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
              seed: int = 0, device: str = "auto", init=None,
              e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
              record_spikes: bool = False, progress: bool = False,
-             network: Network | None = None) -> SpikingSamples:
+             network: Network | None = None, backend: str = "auto") -> SpikingSamples:
     """Run the full network freely and read its state every ``sample_every_ms``.
 
     Biological time per chain: ``burn_in_ms + n_samples * sample_every_ms``. ``noise`` replaces
@@ -355,6 +355,7 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
     potentials over time (see :func:`lifsampling.engine.simulate`); ``init`` (N,) or
     (chains, N) or visible-only, binary, is imposed during the first tau_ref of the burn-in.
     ``network`` skips the mapping (e.g. a network from :func:`build_network` reused).
+    ``backend`` is passed to :func:`lifsampling.engine.simulate` ("auto", "kernel", "torch").
     """
     rbm = _check_rbm(rbm)
     if not isinstance(n_samples, int) or n_samples < 1:
@@ -383,7 +384,8 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
     t0 = time.perf_counter()
     res = simulate(net, n_samples * sample_every_ms, chains=chains, burn_in_ms=burn_in_ms,
                    seed=seed, device=device, progress=progress, e_leak_schedule=schedule,
-                   record=Record(z_every_ms=sample_every_ms, spikes=record_spikes))
+                   record=Record(z_every_ms=sample_every_ms, spikes=record_spikes),
+                   backend=backend)
     states = res.z_samples[:n_samples].permute(1, 0, 2).to(torch.uint8).contiguous()
     return SpikingSamples(states=states, sample_every_ms=sample_every_ms, burn_in_ms=burn_in_ms,
                           synapse=net.synapse, n_visible=rbm.n_visible, n_pixels=rbm.n_pixels,

@@ -153,13 +153,14 @@ def run_lif(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
             duration_ms: float, chains: int, seed: int = 0, burn_in_ms: float = 200.0,
             read_T: float = 1.02, compensate: bool = True, synapse: SynapseParams | None = None,
             device: str = "cpu", keep_all: bool = False, init=None,
-            record_ms: float = 1.0) -> dict:
+            record_ms: float = 1.0, backend: str = "auto") -> dict:
     """Simulate the spiking RBM under ``rhythm``; return trough samples (chains, S, n_v) uint8
     and their times (ms, absolute, burn-in included).
 
     An oscillating run records the state every ``record_ms`` (1 ms; 5 ms keeps a 16-chain x
     20 s run in ~0.3 GB, and the trough centres of 1-10 Hz stay on the grid) and keeps the
-    trough samples; constant noise is read every tau_ref."""
+    trough samples; constant noise is read every tau_ref. ``backend``: the engine's
+    (:func:`lifsampling.engine.simulate`)."""
     rhythm.validate()
     if not 0 < record_ms <= TAU_REF_MS:
         raise ValueError(f"record_ms must be in (0, {TAU_REF_MS:g}] ms, got {record_ms}")
@@ -177,7 +178,7 @@ def run_lif(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
     n = int(round(duration_ms / read_ms))
     s = generate(rbm, cal, n_samples=n, chains=chains, sample_every_ms=read_ms,
                  burn_in_ms=burn_in_ms, seed=seed, device=device, e_leak_schedule=sched,
-                 network=net, init=init)
+                 network=net, init=init, backend=backend)
     times = burn_in_ms + read_ms * np.arange(n)
     idx = trough_indices(times, rhythm, read_T)
     out = {"visible": s.visible[:, idx].numpy(), "times_ms": times[idx], "wall_s": s.wall_s,
