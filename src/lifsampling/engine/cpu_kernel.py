@@ -117,13 +117,15 @@ def _exp_neg(x, cf):
 
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
 def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
-              e_leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, static, has_recurrent,
+              e_leak, leak_shift, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, static,
+              has_recurrent,
               thr_e, thr_i, tab_of_step, keys, k_start, k_stop, burn,
               spike_counts, on_steps, z_every, z_out, joint, record_spikes,
               spk_step, spk_id, spk_n):
     """Advance B chains from step ``k_start`` to ``k_stop`` (absolute step numbers).
 
-    State arrays are (B, N) and updated in place; ``prev_*`` hold each chain's spikes of the
+    The leak of step k is ``e_leak + leak_shift[k - k_start]``. State arrays are (B, N) and
+    updated in place; ``prev_*`` hold each chain's spikes of the
     previous step (ids, efficacies, count) whose jumps land at the end of the next step.
     Row i of ``w`` is zero outside columns ``w_lo[i]:w_hi[i]`` (e.g. a layered network).
     ``neuron_c`` = [g_l, dt/C_m, v_th, v_reset, E_exc, E_inh, decay_exc, decay_inh, mean_exc,
@@ -153,6 +155,7 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
         flag = np.zeros(n, dtype=np.int32)
         for k in range(k_start, k_stop):
             tab = tab_of_step[k - k_start]
+            leak_drive = gl * leak_shift[k - k_start]  # g_l x (common shift of the leak)
             te, ti = thr_e[tab], thr_i[tab]
             te0, te1, te2 = te[0], te[1], te[2]
             ti0, ti1, ti2 = ti[0], ti[1], ti[2]
@@ -162,7 +165,7 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
                 gem = geb[i] * me
                 gim = gib[i] * mi
                 g_tot = gl + gem + gim
-                u_inf = (gl * elb[i] + gem * ee + gim * ei + i_offset[i]) / g_tot
+                u_inf = (gl * elb[i] + leak_drive + gem * ee + gim * ei + i_offset[i]) / g_tot
                 v_free = u_inf + (vb[i] - u_inf) * _exp_neg(dt_over_cm * g_tot, cf)
                 r = rb[i]
                 s = (v_free >= vth) & (r <= zero32)
@@ -344,24 +347,39 @@ def _stack_padded(rows: list[np.ndarray]) -> np.ndarray:
 
 def _leak_segments(schedule, e_leak: np.ndarray, k0: int, k1: int, dt_ms: float, chains: int,
                    n: int):
-    """(start, stop, leak (B, N) in ``e_leak``'s dtype): runs of steps with a constant leak."""
+    """(start, stop, leak (B, N), shift per step): runs of steps whose leak is one (B, N) array
+    plus a shift common to all neurons and chains (tempering's u0 compensation changes every few
+    steps; a new run starts only where the schedule changes otherwise, e.g. initial forcing)."""
     if schedule is None:
-        yield k0, k1, e_leak
+        yield k0, k1, e_leak, np.zeros(k1 - k0, dtype=e_leak.dtype)
         return
     import torch
 
-    start, held, held_arr = k0, None, None
+    shifts = np.zeros(k1 - k0, dtype=np.float64)
+    start, base, base_arr, last, last_shift = k0, None, None, None, 0.0
     for k in range(k0, k1):
         x = schedule(k * dt_ms)
-        if held is not None and (x is held or torch.equal(torch.as_tensor(x), held)):
-            continue
-        if held is not None:
-            yield start, k, held_arr
-        held = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
-        arr = np.asarray(held.detach().cpu().numpy(), dtype=e_leak.dtype)
-        held_arr = np.array(np.broadcast_to(arr, (chains, n)), order="C")
-        start = k
-    yield start, k1, held_arr
+        if x is not last:
+            xt = torch.as_tensor(x).detach().to(device="cpu", dtype=torch.float64)
+            shift = _uniform_shift(xt, base)
+            if shift is None:
+                if base is not None:
+                    yield start, k, base_arr, shifts[start - k0:k - k0].astype(e_leak.dtype)
+                base, start, shift = xt, k, 0.0
+                base_arr = np.array(np.broadcast_to(xt.numpy(), (chains, n)), dtype=e_leak.dtype,
+                                    order="C")
+            last, last_shift = x, shift
+        shifts[k - k0] = last_shift
+    yield start, k1, base_arr, shifts[start - k0:].astype(e_leak.dtype)
+
+
+def _uniform_shift(x, base, tol_mV: float = 1e-5) -> float | None:
+    """``c`` if ``x = base + c`` for one number c (within ``tol_mV``), else None."""
+    if base is None or x.shape != base.shape:
+        return None
+    d = x - base
+    lo, hi = float(d.min()), float(d.max())
+    return 0.5 * (lo + hi) if hi - lo <= tol_mV else None
 
 
 def _log_or_minus_inf(d: float) -> float:
@@ -431,9 +449,10 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
         spk_step = np.zeros((chains, cap), dtype=np.int64)
         spk_id = np.zeros((chains, cap), dtype=np.int32)
         spk_n = np.zeros(chains, dtype=np.int64)
-        for s0, s1, leak in _leak_segments(e_leak_schedule, e_leak, k0, k1, dt_ms, chains, n):
+        segments = _leak_segments(e_leak_schedule, e_leak, k0, k1, dt_ms, chains, n)
+        for s0, s1, leak, shift in segments:
             run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
-                      leak, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
+                      leak, shift, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
                       has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], keys, s0, s1, burn,
                       spike_counts, on_steps, z_every,
                       z_all, joint, bool(rec.spikes), spk_step, spk_id, spk_n)
