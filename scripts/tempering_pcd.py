@@ -13,7 +13,8 @@ Temperature map: HCS theory for the fast-membrane neuron anchored to its measure
 Usage (repository root, ``LIFSAMPLING_DATA=/work/shared/data/mnist``)::
 
     nice -n 19 python scripts/tempering_pcd.py run osc_T2_4hz const_7k5 gibbs ast
-    python scripts/tempering_pcd.py table [--isl-n 1000] [names...]   # name:k = every k-th
+    python scripts/tempering_pcd.py table [--isl-n 1280] [names...]
+        # name:k = every k-th sample; const@osc = constant run read at osc's trough times
     python scripts/tempering_pcd.py list
 """
 
@@ -46,9 +47,10 @@ OUT = Path("out/tempering/pcd")
 CHAINS = int(os.environ.get("TEMPERING_CHAINS", 16))
 DURATION_MS = float(os.environ.get("TEMPERING_DURATION_MS", 20000))
 RECORD_MS = 5.0
-# the engine backend of the spiking runs: "torch" — the numba kernel (the "auto" default on the
-# CPU, engine/cpu_kernel.py, being rewritten at the time) gave blank images under an
-# oscillating rate with leak schedule where the torch path gives digits (docs/tempering.md §3)
+# the engine backend of the spiking runs. The tables of docs/tempering.md §3 were made with
+# "torch"; the kernel ("auto") was suspected of blank images under an oscillating rate, but a
+# direct check gives the same mean pixel on both backends (engine commit 0097528), and ~10x
+# shorter runs
 BACKEND = os.environ.get("TEMPERING_BACKEND", "torch")
 MAP_RATES = (1000, 2000, 3000, 4000, 4875, 5000, 6000, 7500, 10000, 12000, 15000, 20000,
              25000, 30000, 40000, 50000)
@@ -163,9 +165,9 @@ def run(name: str) -> None:
     print(f"{name}: {r['visible'].shape} in {meta['wall_s']:.0f} s", flush=True)
 
 
-def _load(name: str) -> tuple[np.ndarray, dict]:
+def _load(name: str, with_times: bool = False):
     d = np.load(OUT / f"{name}.npz")
-    vis, meta = d["visible"], json.loads(str(d["meta"]))
+    vis, meta, times = d["visible"], json.loads(str(d["meta"])), d["times_ms"]
     if meta["kind"] == "lif" and meta["amplitude_hz"] > 0:
         # drop read-outs outside the trough window (runs made before the trough_indices fix
         # could hold one end-of-run sample at 1 Hz)
@@ -173,8 +175,18 @@ def _load(name: str) -> tuple[np.ndarray, dict]:
         nu = np.array([rh.rate()(t) for t in d["times_ms"]])
         keep = nu <= rh.trough_hz * 1.02**2 + 1e-6
         meta["dropped_samples_per_chain"] = int((~keep).sum())
-        vis = vis[:, keep]
-    return vis, meta
+        vis, times = vis[:, keep], times[keep]
+    return (vis, meta, times) if with_times else (vis, meta)
+
+
+def _matched(const: str, osc: str) -> tuple[np.ndarray, dict]:
+    """Constant-noise run ``const`` read only at the recorded times nearest to the trough
+    samples of oscillation run ``osc`` (same spacing, same count: the matched-read-out control)."""
+    vis, meta, times = _load(const, with_times=True)
+    _, _, t_osc = _load(osc, with_times=True)
+    idx = np.unique(np.clip(np.floor((t_osc - times[0]) / (times[1] - times[0]) + 1e-9).astype(int),
+                            0, len(times) - 1))
+    return vis[:, idx], dict(meta, matched_to=osc)
 
 
 def table(names: list[str], isl_n: int | None) -> dict:
@@ -184,9 +196,13 @@ def table(names: list[str], isl_n: int | None) -> dict:
     x_test = binarize(ds.x_test[:1000]).astype(np.float32)
     prop = np.bincount(ds.y_train, minlength=10) / len(ds.y_train)
     runs = {}
-    for n in names:  # "name:k" = every k-th sample of run "name" (e.g. constant noise thinned
-        base, _, k = n.partition(":")  # to the spacing of an oscillation's trough samples)
-        if (OUT / f"{base}.npz").is_file():
+    for n in names:  # "name:k" = every k-th sample of run "name"; "const@osc" = run "const"
+        base, _, k = n.partition(":")  # read at the trough times of run "osc" (_matched)
+        if "@" in n:
+            c, o = n.split("@")
+            if (OUT / f"{c}.npz").is_file() and (OUT / f"{o}.npz").is_file():
+                runs[n] = _matched(c, o)
+        elif (OUT / f"{base}.npz").is_file():
             vis, meta = _load(base)
             runs[n] = (vis[:, :: int(k)] if k else vis, meta)
     n_common = isl_n or min(v.shape[0] * v.shape[1] for v, _ in runs.values())
