@@ -80,12 +80,8 @@ def poisson_thresholds(means: np.ndarray) -> np.ndarray:
     A count is ``sum_k [x >= T_k]`` for a uniform 53-bit integer x. Rows are padded with 2^53
     (never reached) to the longest table; the CDF is truncated where the tail drops below 1e-15.
     """
-    rows = [np.cumsum(_poisson_pmf(float(m)))[:-1] for m in means]
-    k = max(3, max(len(r) for r in rows))
-    out = np.full((len(rows), k), 2**53, dtype=np.int64)
-    for j, r in enumerate(rows):
-        out[j, : len(r)] = np.floor(np.minimum(r, 1.0) * _TWO53).astype(np.int64)
-    return out
+    cdfs = [np.cumsum(_poisson_pmf(float(m)))[:-1] for m in means]
+    return _stack_padded([np.floor(np.minimum(c, 1.0) * _TWO53).astype(np.int64) for c in cdfs])
 
 
 # Fast-math lets LLVM contract to FMAs and reassociate (needed to vectorise the membrane loop);
@@ -338,6 +334,7 @@ class _ThresholdCache:
 
 
 def _stack_padded(rows: list[np.ndarray]) -> np.ndarray:
+    """Threshold rows padded with 2^53 (never reached) to a common length of at least 3."""
     k = max(3, max(len(r) for r in rows))
     out = np.full((len(rows), k), 2**53, dtype=np.int64)
     for j, r in enumerate(rows):
