@@ -103,6 +103,23 @@ def test_sampler_matches_exact_distribution(name, opts, n_total, kind):
     assert kl < 3 * floor, (name, kind, kl, floor)
 
 
+def test_ast_budget_run_emits_exact_samples_at_beta_one():
+    # a fixed number of steps (the same budget as that many Gibbs sweeps); each chain returns
+    # what it emitted at beta = 1: pooled, the exact distribution; in number, the occupancy of
+    # level 0 times the steps
+    model = random_rbm(3, 2, seed=12)
+    ast = get_sampler("ast", betas=[1.0, 0.8, 0.6], burn_in=50)
+    per_chain = ast.sample_budget(model, 3000, chains=20, seed=5)
+    counts = [len(c) for c in per_chain]
+    assert len(per_chain) == 20 and sum(counts) == sum(ast.info["emitted_per_chain"])
+    # Wang-Landau flattens the occupancy: about a third of the steps are at beta = 1
+    assert 0.25 < sum(counts) / (20 * 2950) < 0.42, counts
+    pooled = torch.cat(per_chain)
+    floor = (2**model.n - 1) / (2 * len(pooled))
+    kl = kl_divergence(exact_distribution(model), state_histogram(pooled[None]))
+    assert kl < 3 * floor, (kl, floor)
+
+
 def test_tempering_mixes_bimodal_machine_where_gibbs_sticks():
     # RBM with two symmetric modes (everything on / everything off; the flip v->1-v, h->1-h
     # leaves E invariant because b = -w n / 2) and an energy barrier of ~25 between them.

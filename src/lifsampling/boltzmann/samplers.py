@@ -235,11 +235,9 @@ class ASTSampler:
             log_weights, dtype=torch.float64)
         self.info: dict = {}
 
-    def sample(self, model, n: int, chains: int = 1, seed: int | None = 0,
-               init: torch.Tensor | None = None) -> torch.Tensor:
-        _check_model(model)
-        _check_counts(n, chains)
-        g = _generator(model, seed)
+    def _steps(self, model, chains: int, g: torch.Generator, init):
+        """Yield (t, k, x) after each step t = 1, 2, ... (x-move, k-move, weight update);
+        the diagnostics accumulate in ``self._counts``."""
         dev, dt = model.device, model.dtype
         betas = self.betas.to(device=dev, dtype=dt)
         K = betas.numel()
@@ -247,13 +245,11 @@ class ASTSampler:
         k = torch.zeros(chains, dtype=torch.long, device=dev)
         gw = (torch.zeros(K, dtype=torch.float64, device=dev) if self.log_weights is None
               else self.log_weights.to(dev).clone())
-        out = torch.empty(chains, n, model.n, dtype=dt, device=dev)
-        count = torch.zeros(chains, dtype=torch.long, device=dev)
         occupancy = torch.zeros(K, dtype=torch.long, device=dev)
         prop = torch.zeros(K, dtype=torch.long, device=dev)
         acc = torch.zeros(K, dtype=torch.long, device=dev)
-        rows = torch.arange(chains, device=dev)
-        max_steps = self.burn_in + n * self.max_steps_per_sample
+        self._counts = {"betas": betas, "occupancy": occupancy, "prop": prop, "acc": acc,
+                        "gw": gw}
         t = 0
         while True:
             # x-move at the chain's own temperature
@@ -280,6 +276,29 @@ class ASTSampler:
             gw -= gw[0].clone()
             occupancy += visits.long()
             t += 1
+            yield t, k, x
+
+    def _set_info(self, steps: int, chains: int, emitted: int) -> None:
+        """``info`` after a run: ``sweeps_per_sample`` = chain-steps per emitted sample."""
+        c = self._counts
+        self.info = {
+            "sampler": self.name, "betas": c["betas"].tolist(), "steps": steps,
+            "sweeps_per_sample": steps * chains / max(emitted, 1),
+            "occupancy": (c["occupancy"].double() / c["occupancy"].sum()).tolist(),
+            "acceptance_from_level": (c["acc"].double() / c["prop"].clamp_min(1)).tolist(),
+            "log_weights": c["gw"].tolist(),
+        }
+
+    def sample(self, model, n: int, chains: int = 1, seed: int | None = 0,
+               init: torch.Tensor | None = None) -> torch.Tensor:
+        _check_model(model)
+        _check_counts(n, chains)
+        g = _generator(model, seed)
+        out = torch.empty(chains, n, model.n, dtype=model.dtype, device=model.device)
+        count = torch.zeros(chains, dtype=torch.long, device=model.device)
+        rows = torch.arange(chains, device=model.device)
+        max_steps = self.burn_in + n * self.max_steps_per_sample
+        for t, k, x in self._steps(model, chains, g, init):
             if t > self.burn_in:
                 emit = (k == 0) & (count < n)
                 if emit.any():
@@ -293,13 +312,30 @@ class ASTSampler:
                     f"AST: after {t} steps only {int(count.min())} of {n} samples were emitted "
                     "by the slowest chain; the chain rarely returns to beta = 1 (use a denser "
                     "ladder, a larger beta_min, or more max_steps_per_sample)")
-        self.info = {
-            "sampler": self.name, "betas": betas.tolist(), "steps": t,
-            "sweeps_per_sample": t * chains / (n * chains),
-            "occupancy": (occupancy.double() / occupancy.sum()).tolist(),
-            "acceptance_from_level": (acc.double() / prop.clamp_min(1)).tolist(),
-            "log_weights": gw.tolist(),
-        }
+        self._set_info(t, chains, n * chains)
+        return out
+
+    def sample_budget(self, model, steps: int, chains: int = 1, seed: int | None = 0,
+                      init: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Run exactly ``steps`` steps (one Gibbs sweep each: the same budget as ``steps``
+        Gibbs sweeps) and return, for each chain, the states it emitted at beta = 1 after the
+        burn-in, (n_c, N) with n_c varying between chains (0 possible)."""
+        _check_model(model)
+        _check_counts(steps, chains)
+        g = _generator(model, seed)
+        emitted: list[list[torch.Tensor]] = [[] for _ in range(chains)]
+        for t, k, x in self._steps(model, chains, g, init):
+            if t > self.burn_in and bool((k == 0).any()):
+                idx = torch.nonzero(k == 0).flatten()
+                full = _full_state(model, x[idx], g)
+                for j, c in enumerate(idx.tolist()):
+                    emitted[c].append(full[j])
+            if t >= steps:
+                break
+        out = [torch.stack(e) if e else torch.empty(0, model.n, dtype=model.dtype,
+                                                    device=model.device) for e in emitted]
+        self._set_info(steps, chains, sum(len(e) for e in out))
+        self.info["emitted_per_chain"] = [len(e) for e in out]
         return out
 
 
