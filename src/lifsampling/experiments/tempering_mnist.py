@@ -331,13 +331,17 @@ def plot_heatmap(result: dict, path) -> None:
 
 
 def initial_images(rbm: RBM, chains: int, seed: int = 0) -> np.ndarray:
-    """Start states (chains, n_v): binarised built-in test images with their one-hot labels,
-    drawn with ``seed`` (the same for every sampler in a comparison)."""
+    """Start states (chains, n_v): binarised built-in **training** images with their one-hot
+    labels, drawn with ``seed`` (the same for every sampler in a comparison).
+
+    Training, not test, images: the ISL is evaluated on test images, and a chain started on one
+    of them scores it near its own start (a sampler that stays put would gain up to ~4 nats on
+    1,000 test images with 16 chains)."""
     d = load_mnist("builtin")
-    idx = np.random.default_rng(seed).choice(len(d.y_test), size=chains, replace=False)
-    x = binarize(d.x_test[idx]).astype(np.float32)
+    idx = np.random.default_rng(seed).choice(len(d.y_train), size=chains, replace=False)
+    x = binarize(d.x_train[idx]).astype(np.float32)
     if rbm.n_labels:
-        x = np.concatenate([x, np.eye(rbm.n_labels, dtype=np.float32)[d.y_test[idx]]], 1)
+        x = np.concatenate([x, np.eye(rbm.n_labels, dtype=np.float32)[d.y_train[idx]]], 1)
     return x
 
 
