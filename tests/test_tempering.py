@@ -200,3 +200,40 @@ def test_run_lif_rejects_bad_record_interval():
     with pytest.raises(ValueError, match="record_ms"):
         run_lif(None, None, None, Rhythm(4000.0, 1000.0, 4.0), duration_ms=100.0, chains=1,
                 record_ms=20.0)
+
+
+class _PixelClassifier:
+    """Two classes from 4 pixels: class 1 with probability 0.95 if pixel 0 is on, else 0.05;
+    pixel 1 on makes the sample ambiguous (p = 0.6)."""
+
+    def predict_proba(self, x):
+        p1 = np.where(x[:, 0] > 0, 0.95, 0.05)
+        p1 = np.where(x[:, 1] > 0, 0.6, p1)
+        return np.stack([1 - p1, p1], 1)
+
+
+def test_statistics_of_ragged_chains_sum_per_chain_switches():
+    """AST at a fixed budget gives chains of different lengths: switches are counted within
+    each chain (never across the seam of two chains) and ISL is on the pooled samples."""
+    from types import SimpleNamespace
+
+    from lifsampling.experiments.tempering_mnist import statistics
+
+    rbm = SimpleNamespace(n_pixels=4)
+    rng = np.random.default_rng(0)
+    x_test = rng.integers(0, 2, (50, 4)).astype(np.float32)
+    prop = np.array([0.5, 0.5])
+    a = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [1, 0, 1, 0]], dtype=np.uint8)  # 2 confident
+    b = np.array([[0, 0, 0, 1], [1, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 1], [0, 0, 1, 0]],
+                 dtype=np.uint8)  # 1 confident (3 -> 4), 1 skip-uncertain more (0 -> 2)
+    st = statistics([a, b], rbm, _PixelClassifier(), x_test, prop, None, 8)
+    assert st["confident_switches"] == 3
+    assert st["confident_subsequence_switches"] == 4
+    assert st["confident_switches_per_1000"] == pytest.approx(1000 * 3 / 6)
+    assert st["samples"] == 8 and st["samples_per_chain_range"] == [3, 5]
+    # equal lengths: the same numbers as the (chains, S, n_v) array
+    same = statistics([a, b[:3]], rbm, _PixelClassifier(), x_test, prop, None, 6)
+    arr = statistics(np.stack([a, b[:3]]), rbm, _PixelClassifier(), x_test, prop, None, 6)
+    for key in ("confident_switches", "confident_subsequence_switches", "switches_per_1000",
+                "classes_visited_per_chain", "isl", "mean_intensity"):
+        assert same[key] == pytest.approx(arr[key]), key
