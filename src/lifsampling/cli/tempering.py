@@ -36,9 +36,12 @@ def tempering(
     read_t: float = typer.Option(1.02, help="read samples where T(t) <= this (troughs)"),
     compensate: bool = typer.Option(True, help="track the drift of u0(nu(t)) in the leaks"),
     baselines: bool = typer.Option(True, help="also constant noise (same mean), Gibbs, AST"),
-    init_from_data: bool = typer.Option(True, help="start all chains from test images"),
+    init_from_data: bool = typer.Option(True, help="start all chains from training images "
+                                        "(the ISL is measured on test images)"),
     calibration: Path = typer.Option(None, help="calibration JSON whose neuron, noise weights "
-                                     "and coupling scales are used (default: shipped sbs)"),
+                                     "and coupling scales are used (default: the RBM network's "
+                                     "fast-membrane calibration, spiking_rbm."
+                                     "default_calibration)"),
     temperature_map: Path = typer.Option(None, help="u0/alpha vs rate map JSON (default: HCS "
                                          "theory anchored to the calibration at its rate)"),
     grid: Path = typer.Option(None, help="write a sample grid over one cycle here (PNG)"),
@@ -73,8 +76,8 @@ def tempering(
     from ..boltzmann.train import load_rbm
     from ..calibration import Calibration
     from ..experiments import tempering_mnist as tm
-    from ..experiments.small_bm import default_calibration
     from ..io import write_json
+    from ..spiking_rbm import default_calibration
     from ..temperature import TemperatureMap, theory_temperature_map
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
