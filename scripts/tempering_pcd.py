@@ -80,6 +80,8 @@ CONDITIONS: dict[str, dict] = {
     "hi_const_25k": {"rhythm": tm.Rhythm(25000.0)},
     "hi_osc_T2_1hz": {"rhythm": _rhythm(10000.0, 2.0, 1.0)},
     "hi_const_10k": {"rhythm": tm.Rhythm(10000.0)},
+    "hi_osc_T1.25_10hz": {"rhythm": _rhythm(10000.0, 1.25, 10.0)},
+    "hi_const_12k813": {"rhythm": tm.Rhythm(12812.5)},
     "gibbs": {"classical": "gibbs"},
     "ast": {"classical": "ast"},
 }
@@ -100,6 +102,7 @@ for _t in GRID_T:
         CONSTANT_FOR[_name] = _const
         CONSTANT_FOR[f"stp_{_name}"] = f"stp_{_const}"
 CONDITIONS["stp_const_3k"] = {"rhythm": tm.Rhythm(3000.0), "stp": True}
+CONSTANT_FOR["hi_osc_T1.25_10hz"] = "hi_const_12k813"
 
 
 def record_ms(rhythm: tm.Rhythm) -> float:
@@ -340,9 +343,12 @@ def plot_grid(res: dict, path: str) -> None:
     from lifsampling.plots import new_figure, save_figure
 
     rows = res["rows"]
-    cell = {(r["meta"]["frequency_hz"], round(np.sqrt((r["meta"]["mean_hz"]
-                                                       + r["meta"]["amplitude_hz"]) / 3000.0), 3)):
-            (n, r) for n, r in rows.items() if n in CONSTANT_FOR and r["meta"]["amplitude_hz"]}
+    def t_peak(m):  # T at the peak relative to the trough (the mapping rate)
+        return round(float(np.sqrt((m["mean_hz"] + m["amplitude_hz"])
+                                   / (m["mean_hz"] - m["amplitude_hz"]))), 3)
+
+    cell = {(r["meta"]["frequency_hz"], t_peak(r["meta"])): (n, r) for n, r in rows.items()
+            if n.startswith("osc_") and n in CONSTANT_FOR}
     fr, tp = sorted({k[0] for k in cell}), sorted({k[1] for k in cell})
 
     def ratio(r, key):
@@ -377,8 +383,11 @@ def plot_grid(res: dict, path: str) -> None:
         ax.set_ylabel("peak temperature T (trough 3 kHz)")
         ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax)
-    fig.suptitle(f"PCD MNIST RBM, {len(res['seeds'])} seeds x {res['chains']} chains x "
-                 f"{res['duration_ms'] / 1000:g} s per cell", fontsize=10)
+    ns = sorted({len(r["seeds"]) for _, r in cell.values()})
+    seeds = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+    fig.suptitle(f"PCD MNIST RBM, {seeds} seeds x {res['chains']} chains x "
+                 f"{res['duration_ms'] / 1000:g} s per cell (ISL: paired over common seeds)",
+                 fontsize=10)
     save_figure(fig, path)
 
 
