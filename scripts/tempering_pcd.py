@@ -290,7 +290,7 @@ def table_seeds(names: list[str], seeds: list[int], isl_n: int) -> dict:
         st = [r["stats"] for r in by_seed.values()]
         metas = [r["meta"] for r in by_seed.values()]
         bio = sum(m["chains"] * m["duration_ms"] / 1000.0 for m in metas)
-        pairs = sum(s["samples"] - s["samples"] / s["samples_per_chain"] for s in st)
+        pairs = sum(s["consecutive_pairs"] for s in st)
         cons = sum(s["confident_switches"] for s in st)
         skip = sum(s["confident_subsequence_switches"] for s in st)
         isl = _mean_se([s["isl"] for s in st])

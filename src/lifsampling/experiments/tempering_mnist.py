@@ -214,47 +214,44 @@ def run_classical(rbm: RBM, name: str, sweeps: int, chains: int, seed: int = 0,
             "sweeps": sweeps, "chains": chains}
 
 
-def n_samples(visible: np.ndarray | list[np.ndarray]) -> int:
-    """Number of samples in (chains, S, n_v) or a list of per-chain (S_c, n_v) arrays."""
-    if isinstance(visible, list):
-        return int(sum(len(v) for v in visible))
-    return int(visible.shape[0] * visible.shape[1])
-
-
 def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
                x_test: np.ndarray, proportions: np.ndarray, biological_s: float | None,
                isl_n: int, seed: int = 0) -> dict:
     """Mixing and quality statistics of samples ``visible``: (chains, S, n_v), or a list of
     per-chain (S_c, n_v) arrays of different lengths (AST at a fixed budget, see
-    :func:`run_classical`): switches and classes per chain, the rest on the pooled samples."""
-    if isinstance(visible, list):
-        return _ragged_statistics(visible, rbm, classifier, x_test, proportions, biological_s,
-                                  isl_n, seed)
-    chains, S = visible.shape[:2]
-    pix = visible[..., : rbm.n_pixels].astype(np.float32)
-    probs = classifier.predict_proba(pix.reshape(-1, rbm.n_pixels)).reshape(chains, S, -1)
-    cls = probs.argmax(-1)
-    raw = metrics.confident_class_switches(probs, 0.9, per=None)
-    hist = metrics.class_histogram_distance(cls, proportions)
-    flat = pix.reshape(-1, rbm.n_pixels)
-    rng = np.random.default_rng(seed)
-    sub = flat[rng.choice(len(flat), size=min(isl_n, len(flat)), replace=False)]
-    conf = probs.max(-1) >= 0.9
+    :func:`run_classical`). Switches and classes are counted within each chain, never across
+    two; the class histogram, ISL (``isl_n`` samples drawn with ``seed``) and intensity use the
+    pooled samples. Every sample is classified once."""
+    lengths = np.array([len(c) for c in visible])
+    pix = np.concatenate(list(visible))[:, : rbm.n_pixels].astype(np.float32)
+    probs = classifier.predict_proba(pix)
+    chains = [p for p in np.split(probs, np.cumsum(lengths)[:-1]) if len(p) > 1]
+    pairs = max(int(sum(len(p) - 1 for p in chains)), 1)
+    raw = sum(metrics.confident_class_switches(p, 0.9, per=None) for p in chains)
     # switches in the subsequence of confident samples of each chain (ambiguous samples
     # between two confident ones skipped), per 1,000 samples of all kinds
-    sub_sw = int(metrics.confident_class_switches(probs, 0.9, per=None, skip_uncertain=True))
+    sub_sw = int(sum(metrics.confident_class_switches(p, 0.9, per=None, skip_uncertain=True)
+                     for p in chains))
+    cls, conf = probs.argmax(-1), probs.max(-1) >= 0.9
+    hist = metrics.class_histogram_distance(cls, proportions)
+    rng = np.random.default_rng(seed)
+    sub = pix[rng.choice(len(pix), size=min(isl_n, len(pix)), replace=False)]
     return {
-        "confident_subsequence_switches_per_1000": 1000.0 * sub_sw / max(chains * (S - 1), 1),
+        "confident_subsequence_switches_per_1000": 1000.0 * sub_sw / pairs,
         "confident_subsequence_switches": sub_sw,
         "confident_subsequence_switches_per_s": sub_sw / biological_s if biological_s
         else None,
-        "samples": int(chains * S), "samples_per_chain": int(S),
-        "confident_switches_per_1000": metrics.confident_class_switches(probs, 0.9),
+        "samples": int(lengths.sum()), "samples_per_chain": float(lengths.mean()),
+        "samples_per_chain_range": [int(lengths.min()), int(lengths.max())],
+        "consecutive_pairs": pairs,  # the denominator of every "per 1000" rate
+        "confident_switches_per_1000": 1000.0 * raw / pairs,
         "confident_switches": raw,
         "confident_switches_per_s": raw / biological_s if biological_s else None,
-        "switches_per_1000": metrics.class_switches(cls),
+        "switches_per_1000": 1000.0 * sum(metrics.class_switches(p.argmax(-1), per=None)
+                                          for p in chains) / pairs,
         "confident_fraction": float(conf.mean()),
-        "classes_visited_per_chain": float(np.mean(metrics.classes_visited(cls))),
+        "classes_visited_per_chain": float(np.mean([metrics.classes_visited(p.argmax(-1))[0]
+                                                    for p in chains])) if chains else 0.0,
         "classes_visited_total": int(len(np.unique(cls))),
         "classes_visited_confident": int(len(np.unique(cls[conf]))) if conf.any() else 0,
         "isl": metrics.isl(sub, x_test, 0.95), "isl_samples": int(len(sub)),
@@ -262,29 +259,6 @@ def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
         "class_histogram_tv": hist["total_variation"],
         "mean_intensity": float(pix.mean()),
     }
-
-
-def _ragged_statistics(per_chain: list[np.ndarray], rbm: RBM, classifier, x_test, proportions,
-                       biological_s, isl_n, seed) -> dict:
-    pooled = statistics(np.concatenate(per_chain)[None], rbm, classifier, x_test, proportions,
-                        biological_s, isl_n, seed)
-    per = [statistics(c[None], rbm, classifier, x_test, proportions, None, 1, seed)
-           for c in per_chain if len(c) > 1]
-    pairs = max(sum(p["samples"] - 1 for p in per), 1)
-    cons = sum(p["confident_switches"] for p in per)
-    skip = sum(p["confident_subsequence_switches"] for p in per)
-    return dict(
-        pooled, confident_switches=cons, confident_subsequence_switches=skip,
-        confident_switches_per_1000=1000.0 * cons / pairs,
-        confident_subsequence_switches_per_1000=1000.0 * skip / pairs,
-        confident_switches_per_s=cons / biological_s if biological_s else None,
-        confident_subsequence_switches_per_s=skip / biological_s if biological_s else None,
-        switches_per_1000=1000.0 * sum(p["switches_per_1000"] * (p["samples"] - 1) / 1000.0
-                                       for p in per) / pairs,
-        classes_visited_per_chain=float(np.mean([p["classes_visited_per_chain"] for p in per]))
-        if per else 0.0,
-        samples_per_chain=n_samples(per_chain) / len(per_chain),
-        samples_per_chain_range=[min(map(len, per_chain)), max(map(len, per_chain))])
 
 
 def evaluation_data(n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -415,7 +389,7 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
         for name in ("gibbs", "ast"):
             runs[name] = run_classical(rbm, name, sweeps, chains, seed, init=init)
         say("gibbs, ast done")
-    n_common = isl_n or min(n_samples(r["visible"]) for r in runs.values())
+    n_common = isl_n or min(sum(map(len, r["visible"])) for r in runs.values())
     out = {"parameters": {
         "mean_hz": rhythm.mean_hz, "amplitude_hz": rhythm.amplitude_hz,
         "frequency_hz": rhythm.frequency_hz, "trough_hz": rhythm.trough_hz,
