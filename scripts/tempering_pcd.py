@@ -12,12 +12,12 @@ Temperature map: HCS theory for the fast-membrane neuron anchored to its measure
 
 Usage (repository root, ``LIFSAMPLING_DATA=/work/shared/data/mnist``)::
 
-    # seed-replicated study (docs/tempering.md §3b): kernel backend, start images and noise
+    # seed-replicated study (docs/tempering.md §3-6): kernel backend, start images and noise
     # from each seed, files <name>_s<seed>.npz (existing files are kept, not rerun)
     python scripts/tempering_pcd.py run const_3k844 osc_T1.25_10hz gibbs ast --seeds 0 1 2 3
     python scripts/tempering_pcd.py table const_3k844 osc_T1.25_10hz \
         const_3k844@osc_T1.25_10hz gibbs ast --seeds 0 1 2 3 [--out t.json] [--plot grid.png]
-    # the single-seed table of §3a (torch path, test-image starts)
+    # the single-seed table of §A1 (torch path, test-image starts)
     TEMPERING_BACKEND=torch python scripts/tempering_pcd.py run osc_T2_4hz const_7k5 gibbs
     python scripts/tempering_pcd.py table [--isl-n 1280] [names...]
         # name:k = every k-th sample; const@osc = constant run read at osc's trough times
@@ -53,7 +53,7 @@ OUT = Path("out/tempering/pcd")
 CHAINS = int(os.environ.get("TEMPERING_CHAINS", 16))
 DURATION_MS = float(os.environ.get("TEMPERING_DURATION_MS", 20000))
 RECORD_MS = 5.0
-# the engine backend of the spiking runs. The single-seed table of docs/tempering.md §3a was
+# the engine backend of the spiking runs. The single-seed table of docs/tempering.md §A1 was
 # made with "torch"; the seed-replicated tables (``--seeds``) with the compiled kernel ("auto":
 # the same mean pixel as torch under an oscillating rate, engine commit 0097528, ~10x faster)
 BACKEND = os.environ.get("TEMPERING_BACKEND", "auto")
@@ -113,7 +113,7 @@ def record_ms(rhythm: tm.Rhythm) -> float:
 
 
 def _file(name: str, seed: int | None) -> Path:
-    """Raw samples of condition ``name``: seed None = the single-seed torch-path table of §3a."""
+    """Raw samples of condition ``name``: seed None = the single-seed torch-path table of §A1."""
     return OUT / (f"{name}.npz" if seed is None else f"{name}_s{seed}.npz")
 
 
@@ -314,16 +314,24 @@ def table_seeds(names: list[str], seeds: list[int], isl_n: int) -> dict:
             d = [per[n][k]["stats"]["isl"] - per[c][k]["stats"]["isl"] for k in common]
             row["constant"] = c
             row["isl_minus_constant"], row["isl_minus_constant_se"] = _mean_se(d)
+            # the typical seed and a bootstrap interval of the mean (10,000 resamples of seeds)
+            boot = np.random.default_rng(0).choice(d, (10000, len(d))).mean(1)
+            row["isl_minus_constant_median"] = float(np.median(d))
+            row["isl_minus_constant_fraction_nonnegative"] = float(np.mean(np.array(d) >= 0))
+            row["isl_minus_constant_ci95"] = np.percentile(boot, [2.5, 97.5]).tolist()
             cc = rows[c]["confident_switches_per_1000"]
             row["switch_ratio"] = row["confident_switches_per_1000"] / cc if cc else float("inf")
     print(f"ISL on {isl_n} samples per seed; seeds {seeds}")
     print("| run | samples | conf. switches /1000 consecutive (count) | x constant | "
           "skip-uncertain /1000 (count; per chain-s) | confident fraction | classes / chain "
-          "(total) | ISL (± s.e.) | ISL − constant (paired ± s.e.) | mean pixel |")
+          "(total) | ISL (± s.e.) | ISL − constant (paired ± s.e. [bootstrap 95 %]; median) | "
+          "mean pixel |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n, r in rows.items():
         ratio = f"{r['switch_ratio']:.1f}" if "switch_ratio" in r else ""
-        diff = (f"{r['isl_minus_constant']:+.1f} ± {r['isl_minus_constant_se']:.1f}"
+        diff = (f"{r['isl_minus_constant']:+.1f} ± {r['isl_minus_constant_se']:.1f} "
+                f"[{r['isl_minus_constant_ci95'][0]:+.1f}, {r['isl_minus_constant_ci95'][1]:+.1f}]"
+                f"; median {r['isl_minus_constant_median']:+.1f}"
                 if "isl_minus_constant" in r else "")
         print(f"| {n} | {r['samples']} | {r['confident_switches_per_1000']:.2f} "
               f"({r['confident_switches']}) | {ratio} | {r['skip_uncertain_per_1000']:.1f} "
