@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch
 from lifsampling import spiking_rbm as sr
 from lifsampling.boltzmann import RBM, random_rbm
 from lifsampling.experiments.small_bm import default_calibration
-from lifsampling.mapping import biases_to_leak, bm_to_network
+from lifsampling.mapping import biases_to_leak
 from lifsampling.params import RENEWING
 
 
@@ -32,14 +34,76 @@ def small_classifier_rbm() -> RBM:
     return RBM(W, b_v, b_h, n_labels=2)
 
 
-def test_build_network_is_the_mapped_boltzmann_machine(cal):
+def _seed000_conductance(W: float, e_leak_post: float, cal) -> float:
+    """Signed conductance (µS) for one Boltzmann weight, computed by hand from seed 000's closed
+    form (mapping.py docstring, tau_ref = tau_syn) and Campbell's theorem, with no library code:
+    W = w (E_rev - mu) / (alpha_u C_m (1 - tau_s/tau_eff)) [tau_s (e^-1 - 1) - tau_eff
+    (e^(-tau_s/tau_eff) - 1)], alpha_u = alpha g_l/g_tot, mu of the *postsynaptic* neuron;
+    an inhibitory (W < 0) conductance is returned negative, the engine's sign convention."""
+    n, z = cal.neuron, cal.noise
+    assert n.tau_ref_ms == n.tau_syn_exc_ms == n.tau_syn_inh_ms  # the closed form's premise
+    g_l = n.cm_nF / n.tau_m_ms
+    g_e = z.w_exc_uS * z.rate_exc_hz * 1e-3 * n.tau_syn_exc_ms  # <g> = w nu tau_syn
+    g_i = z.w_inh_uS * z.rate_inh_hz * 1e-3 * n.tau_syn_inh_ms
+    g_tot = g_l + g_e + g_i
+    tau_eff, tau_s = n.cm_nF / g_tot, n.tau_syn_exc_ms
+    mu = (g_l * e_leak_post + g_e * n.e_rev_exc_mV + g_i * n.e_rev_inh_mV) / g_tot
+    alpha_u = cal.alpha_mV * g_l / g_tot
+    bracket = tau_s * (math.exp(-1.0) - 1) - tau_eff * (math.exp(-tau_s / tau_eff) - 1)
+    e_rev = n.e_rev_exc_mV if W >= 0 else n.e_rev_inh_mV
+    g = W * alpha_u * n.cm_nF * (1 - tau_s / tau_eff) / ((e_rev - mu) * bracket)
+    scale = cal.weight_scale_exc if W >= 0 else cal.weight_scale_inh
+    return (g if W >= 0 else -g) * scale
+
+
+def test_build_network_matches_the_closed_form_translation(cal):
+    """Leak potentials u0 + alpha b and, for every entry, conductances from seed 000's formula
+    evaluated by hand; RBM block structure (no v-v / h-h synapses, symmetric in W, the factor
+    set by the postsynaptic leak). Exact arithmetic: rtol 1e-9 (float64 round-off only)."""
     rbm = random_rbm(5, 3, seed=1)
     net = sr.build_network(rbm, cal)
-    bm = rbm.to_boltzmann()
-    ref = bm_to_network(bm.W, bm.b, cal)
-    torch.testing.assert_close(net.weights_uS, ref.weights_uS)
-    torch.testing.assert_close(net.e_leak_mV, ref.e_leak_mV)
+    nv = rbm.n_visible
+    b = torch.cat([rbm.b_v, rbm.b_h]).numpy()
+    e_leak = cal.u0_mV + cal.alpha_mV * b
+    np.testing.assert_allclose(net.e_leak_mV.numpy(), e_leak, rtol=0, atol=1e-12)
+    w = net.weights_uS.numpy()
+    assert (w[:nv, :nv] == 0).all() and (w[nv:, nv:] == 0).all()
+    assert np.count_nonzero(w[:nv, nv:]) == rbm.W.numel()
+    Wn = rbm.W.numpy()
+    assert (Wn > 0).any() and (Wn < 0).any()
+    i_pos = np.unravel_index(np.argmax(Wn), Wn.shape)
+    i_neg = np.unravel_index(np.argmin(Wn), Wn.shape)
+    for i, k in np.ndindex(*Wn.shape):
+        # row = presynaptic: visible i -> hidden k (post hidden k) and hidden k -> visible i
+        v2h = _seed000_conductance(float(Wn[i, k]), e_leak[nv + k], cal)
+        h2v = _seed000_conductance(float(Wn[i, k]), e_leak[i], cal)
+        assert w[i, nv + k] == pytest.approx(v2h, rel=1e-9)
+        assert w[nv + k, i] == pytest.approx(h2v, rel=1e-9)
+    assert w[i_pos[0], nv + i_pos[1]] > 0 > w[i_neg[0], nv + i_neg[1]]
+    # symmetric in the Boltzmann weight, not in µS: the factors differ by the posts' leaks
+    assert not np.allclose(w, w.T, rtol=1e-6)
     assert net.synapse == RENEWING
+
+
+def test_build_network_with_layer_correction(cal):
+    """LayerCorrection: leak u0 + alpha (b - offset)/gain per layer, synapses into a layer carry
+    W/gain of that layer, conductance factor at the corrected postsynaptic leak (closed form by
+    hand as above; rtol 1e-9)."""
+    rbm = random_rbm(5, 3, seed=1)
+    c = sr.LayerCorrection(gain_hidden=0.8, offset_hidden=0.3, gain_visible=0.9,
+                           offset_visible=-0.2)
+    net = sr.build_network(rbm, cal, correction=c)
+    nv = rbm.n_visible
+    e_v = cal.u0_mV + cal.alpha_mV * (rbm.b_v.numpy() + 0.2) / 0.9
+    e_h = cal.u0_mV + cal.alpha_mV * (rbm.b_h.numpy() - 0.3) / 0.8
+    np.testing.assert_allclose(net.e_leak_mV.numpy(), np.concatenate([e_v, e_h]), atol=1e-12)
+    w, Wn = net.weights_uS.numpy(), rbm.W.numpy()
+    assert (w[:nv, :nv] == 0).all() and (w[nv:, nv:] == 0).all()
+    for i, k in ((0, 0), (2, 1), (4, 2), np.unravel_index(np.argmin(Wn), Wn.shape)):
+        v2h = _seed000_conductance(float(Wn[i, k]) / 0.8, e_h[k], cal)
+        h2v = _seed000_conductance(float(Wn[i, k]) / 0.9, e_v[i], cal)
+        assert w[i, nv + k] == pytest.approx(v2h, rel=1e-9)
+        assert w[nv + k, i] == pytest.approx(h2v, rel=1e-9)
 
 
 def test_clamped_network_folds_image_into_hidden_leak(cal):
