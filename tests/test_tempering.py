@@ -231,9 +231,22 @@ def test_statistics_of_ragged_chains_sum_per_chain_switches():
     assert st["confident_subsequence_switches"] == 4
     assert st["confident_switches_per_1000"] == pytest.approx(1000 * 3 / 6)
     assert st["samples"] == 8 and st["samples_per_chain_range"] == [3, 5]
-    # equal lengths: the same numbers as the (chains, S, n_v) array
-    same = statistics([a, b[:3]], rbm, _PixelClassifier(), x_test, prop, None, 6)
-    arr = statistics(np.stack([a, b[:3]]), rbm, _PixelClassifier(), x_test, prop, None, 6)
-    for key in ("confident_switches", "confident_subsequence_switches", "switches_per_1000",
-                "classes_visited_per_chain", "isl", "mean_intensity"):
-        assert same[key] == pytest.approx(arr[key]), key
+    # Equal lengths given as a list and as a (chains, S, n_v) array: both must give the numbers
+    # counted by hand (the array must be split into its chains, not read as one sequence: the
+    # seam a[-1] (class 1, confident) -> b[0] (class 0, confident) would add a switch).
+    # a: classes 1,0,1, all confident; b[:3]: 0 (conf.), 1 (p = 0.6, ambiguous), 1 (conf.).
+    pooled = np.concatenate([a, b[:3]]).astype(float)
+    # ISL by hand: product-of-Bernoulli Parzen window with beta = 0.95 over the 6 pooled samples
+    agree = x_test @ pooled.T + (1 - x_test) @ (1 - pooled).T
+    isl = np.mean(np.log(np.mean(0.95 ** agree * 0.05 ** (4 - agree), axis=1)))
+    want = {"confident_switches": 2,            # a: 1->0, 0->1; b: none between two confident
+            "confident_subsequence_switches": 3,  # + b: 0 -> (skip) -> 1
+            "switches_per_1000": 1000 * 3 / 4,  # argmax switches a: 2, b: 1; 2 + 2 pairs
+            "confident_switches_per_1000": 1000 * 2 / 4,
+            "classes_visited_per_chain": 2.0, "consecutive_pairs": 4, "samples": 6,
+            "isl": isl, "mean_intensity": 7 / 24}  # 3 + 4 pixels on of 6 x 4
+    for visible in ([a, b[:3]], np.stack([a, b[:3]])):
+        st = statistics(visible, rbm, _PixelClassifier(), x_test, prop, None, 6)
+        for key, value in want.items():
+            # counts are exact; rates/means: float32 pixels round at ~1e-7 relative
+            assert st[key] == pytest.approx(value, rel=1e-6), key
