@@ -8,7 +8,8 @@ import importlib
 from ._app import app, run
 
 # Each topic module registers its commands when imported.
-_COMMAND_MODULES = ("core", "demo", "plasticity", "classical", "hcs", "tempering", "stp")
+_COMMAND_MODULES = ("core", "demo", "plasticity", "classical", "hcs", "tempering", "stp",
+                    "reproduce", "evaluation")
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 

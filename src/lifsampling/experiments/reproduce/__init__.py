@@ -1,0 +1,255 @@
+"""``lifsampling reproduce CLAIM``: one command per headline figure of the docs.
+
+A :class:`Claim` names a documented figure (``reference``, in ``unit``, from ``doc``) and a
+``run(config) -> dict`` that recomputes it. :func:`run_claim` gives every run its own directory
+``<out_dir>/<claim>-<UTC YYYYmmddTHHMMSSZ>/`` holding ``config.json`` (written first: all
+parameters, seeds, versions), the figures, and ``results.json`` (per-seed raw results and the
+summary, written last). Files go through :mod:`lifsampling.io` (atomic).
+
+Contract of ``Claim.run(config)``: it returns a dict with
+
+- ``figure``: the claim's number (float);
+- ``per_seed``: a list of dicts, one per independent seed, each with ``seed`` and ``value`` (that
+  seed's figure) plus its raw results; empty for claims without seeds;
+- optionally ``extras`` (dict, merged into the summary) and ``raw`` (anything else worth keeping,
+  stored in ``results.json`` only).
+
+``Claim.parameters(config)`` returns every parameter of the run (for ``config.json``, written
+before the run starts); claims call the same function inside ``run``. With seeds, the figure is
+normally the mean over seeds and ``ci95`` the bootstrap 95 % interval of that mean
+(:func:`mean_ci95`).
+
+Claims live in topic modules listed in ``_CLAIM_MODULES``; each calls :func:`register` at import.
+A listed module that is not there (yet) is skipped, so the registry works while topics are added.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+# Topic modules (in this package) whose import registers their claims.
+_CLAIM_MODULES: tuple[str, ...] = ("core", "classical", "calcium", "throughput")
+
+_REGISTRY: dict[str, Claim] = {}
+_LOADED = False
+
+
+@dataclass(frozen=True)
+class ClaimConfig:
+    """How to run a claim.
+
+    ``quick``: the scaled-down version (built-in data, seconds); ``seeds``: number of independent
+    seeds (None: the claim's default, >= 10 in the full run where seeds apply); ``out_dir``: where
+    the run directory is created; ``device``: auto, cpu, cuda or cuda:k; ``progress``: show
+    progress bars. ``run_dir`` is set by :func:`run_claim` (the directory of this run).
+    """
+
+    quick: bool = False
+    seeds: int | None = None
+    out_dir: Path = Path("runs")
+    device: str = "auto"
+    progress: bool = False
+    run_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.quick, bool):
+            raise ValueError(f"quick must be True or False, got {self.quick!r}")
+        if self.seeds is not None:
+            if isinstance(self.seeds, bool) or not isinstance(self.seeds, (int, np.integer)):
+                raise ValueError(f"seeds must be a whole number >= 1, got {self.seeds!r}")
+            if self.seeds < 1:
+                raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if not isinstance(self.out_dir, (str, os.PathLike)) or str(self.out_dir) == "":
+            raise ValueError(f"out_dir must be a directory path, got {self.out_dir!r}")
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.run_dir is not None:
+            object.__setattr__(self, "run_dir", Path(self.run_dir))
+        dev = self.device
+        if not isinstance(dev, str) or not (dev in ("auto", "cpu", "cuda")
+                                            or (dev.startswith("cuda:") and dev[5:].isdigit())):
+            raise ValueError(f"unknown device {dev!r}; use auto, cpu, cuda or cuda:k")
+
+    def seed_list(self, full: int, quick: int, start: int = 0) -> list[int]:
+        """Seeds ``start, start+1, ...``: ``self.seeds`` of them, else ``quick``/``full``."""
+        n = self.seeds if self.seeds is not None else (quick if self.quick else full)
+        return list(range(start, start + int(n)))
+
+    def figure_path(self, name: str) -> Path | None:
+        """Where a figure of this run goes (None outside :func:`run_claim`)."""
+        return None if self.run_dir is None else self.run_dir / name
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One headline figure: what is claimed, where it is documented, how to recompute it."""
+
+    name: str
+    summary: str
+    doc: str
+    reference: float | None
+    unit: str
+    run: Callable[[ClaimConfig], dict]
+    parameters: Callable[[ClaimConfig], dict] = field(default=lambda config: {})
+    seeded: bool = True  # independent seeds apply (ci95 over them)
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ValueError(f"claim name must be one word, got {self.name!r}")
+
+
+def register(claim: Claim) -> Claim:
+    """Add a claim to the registry (a name may be registered once)."""
+    if claim.name in _REGISTRY and _REGISTRY[claim.name] is not claim:
+        raise ValueError(f"claim {claim.name!r} is registered twice")
+    _REGISTRY[claim.name] = claim
+    return claim
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    for mod in _CLAIM_MODULES:
+        full = f"{__name__}.{mod}"
+        try:
+            importlib.import_module(full)
+        except ModuleNotFoundError as exc:
+            if exc.name != full:  # a real missing dependency inside the module: surface it
+                raise
+    _LOADED = True
+
+
+def claims() -> dict[str, Claim]:
+    """All registered claims by name (registration order)."""
+    _load()
+    return dict(_REGISTRY)
+
+
+def get_claim(name: str) -> Claim:
+    all_ = claims()
+    if name not in all_:
+        raise ValueError(f"unknown claim {name!r}; choose one of {', '.join(all_)}")
+    return all_[name]
+
+
+# --------------------------------------------------------------------------- statistics
+def mean_ci95(values: Sequence[float], seed: int = 0) -> tuple[float, list[float] | None]:
+    """Mean of ``values`` and the bootstrap 95 % interval of the mean (BCa, 10,000 resamples,
+    percentile where BCa is degenerate). Fewer than 3 values: (mean, None)."""
+    from scipy.stats import bootstrap
+
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError("mean_ci95 needs a non-empty 1-d list of values")
+    mean = float(x.mean())
+    if x.size < 3:
+        return mean, None
+    if np.ptp(x) == 0:
+        return mean, [mean, mean]
+    rng = np.random.default_rng(seed)
+    for method in ("BCa", "percentile"):
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = bootstrap((x,), np.mean, n_resamples=10_000, confidence_level=0.95,
+                                method=method, random_state=rng)
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(lo) and math.isfinite(hi):
+            return mean, [lo, hi]
+    return mean, None
+
+
+# --------------------------------------------------------------------------- running
+def check_out_dir(out_dir: Path) -> Path:
+    """``out_dir`` exists (or can be created) as a writable directory; ValueError otherwise.
+    Creates nothing: a missing directory is checked through its nearest existing parent."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is not a directory (a file of that name exists)")
+    probe = out_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"--out {out_dir}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out_dir} is not writable")
+    return out_dir
+
+
+def _versions() -> dict:
+    import torch
+
+    from ... import __version__
+
+    return {"lifsampling": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__, "platform": platform.platform(),
+            "cuda_available": bool(torch.cuda.is_available())}
+
+
+def _new_run_dir(out_dir: Path, name: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = out_dir / f"{name}-{stamp}"
+    k = 1
+    while run_dir.exists():  # two runs in the same second
+        k += 1
+        run_dir = out_dir / f"{name}-{stamp}-{k}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def run_claim(name: str, config: ClaimConfig) -> dict:
+    """Run claim ``name``; write ``config.json`` and ``results.json`` in a new run directory
+    and return the summary (``claim``, ``figure``, ``unit``, ``ci95``, ``seeds``, ``quick``,
+    ``reference``, ``run_dir``, the claim's extras, ``wall_s``)."""
+    from ...io import write_json
+
+    claim = get_claim(name)
+    if not isinstance(config, ClaimConfig):
+        raise ValueError("config must be a ClaimConfig")
+    out_dir = check_out_dir(config.out_dir)
+    params = claim.parameters(config)  # before anything is written: bad parameters write nothing
+    run_dir = _new_run_dir(out_dir, claim.name)
+    cfg = replace(config, run_dir=run_dir)
+    write_json(run_dir / "config.json", {
+        "claim": claim.name, "summary": claim.summary, "doc": claim.doc,
+        "reference": claim.reference, "unit": claim.unit, "quick": config.quick,
+        "seeds_requested": config.seeds, "device": config.device, "parameters": params,
+        "versions": _versions(), "argv": sys.argv,
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    })
+    t0 = time.perf_counter()
+    out = claim.run(cfg)
+    wall = time.perf_counter() - t0
+    if "figure" not in out:
+        raise RuntimeError(f"claim {claim.name} returned no figure")
+    per_seed = list(out.get("per_seed", []))
+    seeds = [int(p["seed"]) for p in per_seed]
+    ci95 = None
+    if claim.seeded and per_seed:
+        _, ci95 = mean_ci95([p["value"] for p in per_seed])
+    summary = {"claim": claim.name, "figure": float(out["figure"]), "unit": claim.unit,
+               "ci95": ci95, "seeds": seeds, "quick": config.quick,
+               "reference": claim.reference, "doc": claim.doc,
+               "run_dir": str(run_dir), **out.get("extras", {}), "wall_s": round(wall, 2)}
+    write_json(run_dir / "results.json", {"summary": summary, "per_seed": per_seed,
+                                          "raw": out.get("raw", {}), "parameters": params})
+    return summary
+
+
+__all__ = ["Claim", "ClaimConfig", "check_out_dir", "claims", "get_claim", "mean_ci95",
+           "register", "run_claim"]
