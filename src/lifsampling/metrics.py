@@ -10,16 +10,25 @@ Distributions over small machines (research notes tempering_and_metrics.md §3.4
   states finite instead of silently dropping them.
 * :func:`marginal_kl` — Σ_k D_KL(Bern(p*_k) ‖ Bern(p̂_k)) (``sbs.utils.dkl_sum_marginals``).
 
-Sample quality and mixing (§3.1–§3.3): :func:`isl` (indirect sampling likelihood,
-Breuleux et al. 2011), :func:`class_switches`, :func:`confident_class_switches`,
-:func:`classes_visited`, :func:`class_histogram_distance`, :func:`integrated_autocorr_time`
-(Sokal window) and :func:`effective_sample_size`. AIS lives in
+Sample quality and mixing (§3.1–§3.3). Headline metrics, which i.i.d. noise cannot pass:
+
+* :func:`isl_validated` — indirect sampling likelihood (Breuleux et al. 2011) at the bandwidth
+  chosen on a validation split (:func:`isl` at a fixed β is the labelled extra);
+* :func:`mode_switches` — switches between *runs* of ≥ ``min_run`` confident samples of one
+  class (:func:`confident_runs`, :func:`confident_fraction`);
+* :func:`split_rhat`, :func:`ess_bulk`, :func:`multichain_diagnostics` — rank-normalised
+  split-R̂ and bulk ESS (Vehtari et al. 2021) of the free energy and of class indicators;
+* :func:`class_histogram_distance` — total variation to the data's class proportions.
+
+Also :func:`class_switches`, :func:`confident_class_switches`, :func:`classes_visited`,
+:func:`integrated_autocorr_time` (Sokal window) and :func:`effective_sample_size`. AIS lives in
 :mod:`lifsampling.boltzmann.ais` (it needs the model).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -116,6 +125,8 @@ def _binary_2d(x, name: str) -> torch.Tensor:
     t = _as_tensor(x, torch.float32)
     if t.ndim != 2 or t.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty (n, D) array, got {tuple(t.shape)}")
+    if not ((t == 0) | (t == 1)).all():
+        raise ValueError(f"{name} must be binary (0/1); binarise images before the ISL")
     return t
 
 
@@ -151,6 +162,8 @@ def isl_select_beta(samples, validation, betas=None) -> tuple[float, float]:
     """β maximising the ISL of a validation split (grid over [0.5, 1), 100 values by default,
     as in the public ISL routines, research notes §3.1). Returns (beta, isl_at_beta)."""
     grid = np.linspace(0.5, 0.995, 100) if betas is None else np.asarray(betas, dtype=float)
+    if grid.ndim != 1 or grid.size == 0 or not ((grid >= 0.5) & (grid < 1)).all():
+        raise ValueError("betas must be a non-empty 1-D grid of values in [0.5, 1)")
     S, V = _binary_2d(samples, "samples"), _binary_2d(validation, "validation")
     if S.shape[1] != V.shape[1]:
         raise ValueError(f"samples have {S.shape[1]} units, validation vectors {V.shape[1]}")
@@ -163,6 +176,17 @@ def isl_select_beta(samples, validation, betas=None) -> tuple[float, float]:
         if val > best[1]:
             best = (float(b), val)
     return best
+
+
+def isl_validated(samples, test, validation, betas=None) -> dict:
+    """ISL of ``test`` at the bandwidth β that maximises the ISL of ``validation`` (nats per
+    vector; Breuleux, Bengio & Vincent 2011, Neural Computation 23(8)). The headline ISL: a fixed
+    β (:func:`isl`) favours samplers whose spread happens to suit that β.
+
+    Returns {"isl": ISL on test at β, "beta": β, "isl_validation": ISL on validation at β}.
+    """
+    beta, val = isl_select_beta(samples, validation, betas)
+    return {"isl": isl(samples, test, beta), "beta": beta, "isl_validation": val}
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,6 +214,21 @@ def class_switches(labels, per: float | None = 1000.0) -> float:
     return per * sw / pairs if pairs else 0.0
 
 
+def _probs_3d(probs, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(confident, class) arrays, each (chains, S), of class probabilities (S, C)/(chains, S, C)."""
+    p = np.asarray(probs.cpu() if isinstance(probs, torch.Tensor) else probs, dtype=float)
+    if p.ndim == 2:
+        p = p[None]
+    if p.ndim != 3 or p.shape[1] == 0 or p.shape[2] == 0:
+        raise ValueError(f"probs must be (S, C) or (chains, S, C) with S, C >= 1, "
+                         f"got shape {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError("probs must be finite")
+    if isinstance(threshold, bool) or not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    return p.max(-1) >= threshold, p.argmax(-1)
+
+
 def confident_class_switches(probs, threshold: float = 0.9, per: float | None = 1000.0,
                              skip_uncertain: bool = False) -> float:
     """Class switches counted only between samples classified with probability ≥ ``threshold``
@@ -197,23 +236,15 @@ def confident_class_switches(probs, threshold: float = 0.9, per: float | None = 
 
     By default both *consecutive* samples must be confident. With ``skip_uncertain=True`` the
     uncertain samples are dropped first and switches are counted along each chain's subsequence
-    of confident samples, so a transition through a few ambiguous read-outs (a spiking network
-    changes state over several 10 ms samples) still counts, while flicker between ambiguous
-    images still does not.
+    of confident samples. The skip-uncertain count is **not** a headline metric: i.i.d. noise
+    (independent uniform classes over 10 digits, 20 % of samples confident) scores
+    1000 · 0.2 · 0.9 ≈ 180–185 per 1,000 on it. Use :func:`mode_switches` instead.
 
     probs: (S, C) or (chains, S, C) class probabilities of consecutive samples. Returns switches
     per ``per`` consecutive pairs (all pairs, confident or not, are counted in the denominator;
     ``per=None`` gives the raw count).
     """
-    p = _as_tensor(probs, torch.float64)
-    if p.ndim == 2:
-        p = p[None]
-    if p.ndim != 3 or p.shape[1] == 0:
-        raise ValueError("probs must be (S, C) or (chains, S, C)")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    conf, cls = p.max(-1)
-    ok = (conf >= threshold)
+    ok, cls = _probs_3d(probs, threshold)
     if skip_uncertain:
         sw = float(sum(int((row[keep][1:] != row[keep][:-1]).sum())
                        for row, keep in zip(cls, ok, strict=True)))
@@ -222,7 +253,56 @@ def confident_class_switches(probs, threshold: float = 0.9, per: float | None = 
         sw = float((both & (cls[:, 1:] != cls[:, :-1])).sum())
     if per is None:
         return sw
-    pairs = p.shape[0] * (p.shape[1] - 1)
+    pairs = cls.shape[0] * (cls.shape[1] - 1)
+    return per * sw / pairs if pairs else 0.0
+
+
+def confident_fraction(probs, threshold: float = 0.9) -> float:
+    """Fraction of samples (all chains pooled) classified with max class probability
+    ≥ ``threshold``. probs: (S, C) or (chains, S, C)."""
+    ok, _ = _probs_3d(probs, threshold)
+    return float(ok.mean())
+
+
+def confident_runs(probs, threshold: float = 0.9,
+                   min_run: int = 3) -> list[list[tuple[int, int, int]]]:
+    """Runs of confident samples: maximal stretches of ≥ ``min_run`` consecutive samples all
+    classified as the same class with max probability ≥ ``threshold``.
+
+    probs: (S, C) or (chains, S, C). Returns, per chain, the list of (class, start, length) in
+    time order (start and length in samples).
+    """
+    if isinstance(min_run, bool) or not isinstance(min_run, numbers.Integral) or min_run < 1:
+        raise ValueError(f"min_run must be an integer >= 1, got {min_run!r}")
+    ok, cls = _probs_3d(probs, threshold)
+    lab = np.where(ok, cls, -1)
+    out = []
+    for row in lab:
+        edges = np.flatnonzero(row[1:] != row[:-1]) + 1          # starts of constant stretches
+        starts = np.concatenate([[0], edges])
+        lengths = np.diff(np.concatenate([starts, [row.size]]))
+        out.append([(int(row[s]), int(s), int(n)) for s, n in zip(starts, lengths, strict=True)
+                    if row[s] >= 0 and n >= min_run])
+    return out
+
+
+def mode_switches(probs, threshold: float = 0.9, min_run: int = 3,
+                  per: float | None = 1000.0) -> float:
+    """Mode switches: successive confident runs (:func:`confident_runs`) of one chain whose
+    classes differ; the samples between two runs are ignored. A switch thus needs ``min_run``
+    confident same-class samples on both sides, which i.i.d. noise almost never produces
+    (research notes §3.3 item 4, made robust to noise).
+
+    probs: (S, C) or (chains, S, C) class probabilities of consecutive samples. Returns
+    switches per ``per`` consecutive pairs, denominator chains·(S − 1) as in
+    :func:`confident_class_switches`; ``per=None`` gives the raw count.
+    """
+    runs = confident_runs(probs, threshold, min_run)
+    sw = float(sum(sum(a[0] != b[0] for a, b in zip(r[:-1], r[1:], strict=True)) for r in runs))
+    if per is None:
+        return sw
+    n_samples = _probs_3d(probs, threshold)[1].shape[1]
+    pairs = len(runs) * (n_samples - 1)
     return per * sw / pairs if pairs else 0.0
 
 
@@ -239,39 +319,69 @@ def class_histogram(labels, n_classes: int = 10) -> np.ndarray:
     return counts / max(counts.sum(), 1.0)
 
 
-def class_histogram_distance(labels, proportions, eps: float = 1e-10) -> dict:
-    """Class histogram q̂ of the samples against the data's proportions q.
+def class_histogram_distance(labels, proportions) -> dict:
+    """Class histogram of the samples against the data's class proportions q (C,).
 
-    Returns {"histogram": q̂, "total_variation": ½ Σ|q − q̂|, "kl": D_KL(q ‖ q̂) (pseudocount
-    eps on q̂), "entropy": H(q̂)} (nats).
+    Labels outside [0, C) (e.g. −1 for "uncertain") are ignored; N = number of the others, n_k
+    the counts. Returns (nats):
+
+    * ``total_variation`` — ½ Σ_k |q_k − n_k/N|, the headline number;
+    * ``kl_add_one`` — D_KL(q ‖ q̂) with the add-one (Dirichlet(1) posterior mean) estimate
+      q̂_k = (n_k + 1)/(N + C), finite and moderate when classes are never produced;
+    * ``kl`` — the same value as ``kl_add_one``, kept for compatibility (it used a 1e-10
+      pseudocount, whose value was set by the pseudocount, not by the sampler);
+    * ``histogram`` — n_k/N; ``entropy`` — H(n/N); ``counts`` — n_k.
     """
     q = np.asarray(proportions, dtype=float)
+    if q.ndim != 1 or q.size == 0 or (q < 0).any() or not np.isfinite(q).all() or q.sum() <= 0:
+        raise ValueError("proportions must be a non-empty, finite, non-negative 1-D vector")
     q = q / q.sum()
-    qh = class_histogram(labels, q.size)
-    qe = (qh + eps) / (1 + eps * q.size)
+    y = _per_chain(labels).ravel().astype(np.int64)
+    counts = np.bincount(y[(y >= 0) & (y < q.size)], minlength=q.size)
+    n = int(counts.sum())
+    qh = counts / max(n, 1)
+    q1 = (counts + 1.0) / (n + q.size)
     mask = q > 0
-    kl = float((q[mask] * np.log(q[mask] / qe[mask])).sum())
+    kl = float((q[mask] * np.log(q[mask] / q1[mask])).sum())
     ent = float(-(qh[qh > 0] * np.log(qh[qh > 0])).sum())
     return {"histogram": qh.tolist(), "total_variation": float(0.5 * np.abs(q - qh).sum()),
-            "kl": kl, "entropy": ent}
+            "kl_add_one": kl, "kl": kl, "entropy": ent, "counts": counts.tolist()}
 
 
 # --------------------------------------------------------------------------------------------
 # autocorrelation (Sokal 1997) and effective sample size
 # --------------------------------------------------------------------------------------------
-def autocorrelation(x) -> np.ndarray:
-    """Normalised autocorrelation ρ(k), k = 0..S−1, of a scalar series (S,) or of several chains
-    (chains, S) (autocovariances averaged over chains, each about its own mean), via FFT."""
+def _series_2d(x, name: str = "series", min_len: int = 2) -> np.ndarray:
     a = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=float)
     if a.ndim == 1:
         a = a[None]
-    if a.ndim != 2 or a.shape[1] < 2:
-        raise ValueError("series must be (S,) or (chains, S) with S >= 2")
+    if a.ndim != 2 or a.shape[1] < min_len or a.shape[0] == 0:
+        raise ValueError(f"{name} must be (S,) or (chains, S) with S >= {min_len}, "
+                         f"got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite")
+    return a
+
+
+def _autocov(a: np.ndarray) -> np.ndarray:
+    """Biased autocovariance sums Σ_i a_i a_{i+k} / S per row, k = 0..S−1, via FFT."""
     S = a.shape[1]
-    a = a - a.mean(1, keepdims=True)
     n = 1 << (2 * S - 1).bit_length()
     f = np.fft.rfft(a, n=n, axis=1)
-    acov = np.fft.irfft(f * np.conj(f), n=n, axis=1)[:, :S].mean(0) / S
+    return np.fft.irfft(f * np.conj(f), n=n, axis=1)[:, :S] / S
+
+
+def autocorrelation(x) -> np.ndarray:
+    """Normalised autocorrelation ρ(k), k = 0..S−1, of a scalar series (S,) or of several chains
+    (chains, S), via FFT (Sokal 1997).
+
+    For several chains the autocovariances are taken about the mean *pooled over all chains*
+    and averaged over chains, as in multi-chain ESS (Vehtari et al. 2021): chains stuck in
+    different modes then keep ρ(k) ≈ between-chain variance / total variance at every lag
+    instead of looking well mixed about their own means. One chain: its own mean."""
+    a = _series_2d(x)
+    S = a.shape[1]
+    acov = _autocov(a - a.mean()).mean(0)
     if acov[0] <= 0:
         return np.concatenate([[1.0], np.zeros(S - 1)])
     return acov / acov[0]
@@ -289,9 +399,131 @@ def integrated_autocorr_time(x, c: float = 5.0) -> float:
 
 
 def effective_sample_size(x, c: float = 5.0) -> float:
-    """ESS = (chains × S) / τ_int (research notes §3.3)."""
-    a = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=float)
+    """ESS = (chains × S) / τ_int (research notes §3.3; Sokal window, pooled-mean
+    autocovariances). For the rank-normalised multi-chain estimate see :func:`ess_bulk`."""
+    a = _series_2d(x)
     return float(a.size / integrated_autocorr_time(a, c))
+
+
+# --------------------------------------------------------------------------------------------
+# multi-chain diagnostics: rank-normalised split-R̂ and bulk ESS (Vehtari, Gelman, Simpson,
+# Carpenter & Bürkner 2021, Bayesian Analysis 16(2), 667–718), implemented from the paper's
+# equations (ArviZ would pull in pandas, xarray and h5py, ~130 MB, and takes seconds to import).
+# --------------------------------------------------------------------------------------------
+def _split_chains(x) -> np.ndarray:
+    """(chains, S) -> (2·chains, S//2): each chain cut into halves (a middle sample of odd S
+    is dropped)."""
+    a = _series_2d(x, "x", min_len=4)
+    h = a.shape[1] // 2
+    return np.concatenate([a[:, :h], a[:, a.shape[1] - h:]], axis=0)
+
+
+def _rank_normalise(a: np.ndarray) -> np.ndarray:
+    """Normal scores z = Φ⁻¹((r − 3/8)/(S_tot + 1/4)) of the ranks r pooled over all draws
+    (average ranks for ties)."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    r = rankdata(a, method="average").reshape(a.shape)
+    return ndtri((r - 0.375) / (a.size + 0.25))
+
+
+def _rhat_classic(z: np.ndarray) -> float:
+    """Gelman–Rubin R̂ = √(var⁺/W), var⁺ = (N−1)/N W + B/N, of chains z (M, N)."""
+    n = z.shape[1]
+    w = 0.0 if _chains_constant(z) else float(z.var(axis=1, ddof=1).mean())
+    b_n = float(z.mean(axis=1).var(ddof=1))
+    if w <= 0:
+        return float("inf") if b_n > 0 else float("nan")
+    return math.sqrt(((n - 1) / n * w + b_n) / w)
+
+
+def _is_constant(a: np.ndarray) -> bool:
+    return bool(np.all(a == a.flat[0]))
+
+
+def _chains_constant(a: np.ndarray) -> bool:
+    """Every chain (row) constant: W = 0 exactly (var() of equal floats may not be 0)."""
+    return bool(np.all(a == a[:, :1]))
+
+
+def split_rhat(x) -> float:
+    """Rank-normalised split-R̂ of x (chains, S) (or (S,), one chain): the maximum of the bulk
+    R̂ (Gelman–Rubin on the normal scores of the pooled ranks of the 2·chains half-chains) and
+    the tail R̂ (the same on the folded draws |x − median(x)|); Vehtari et al. 2021, Bayesian
+    Analysis 16(2), eqs. in §3–4. Dimensionless; ≈ 1 for mixed chains (use < 1.01).
+
+    A constant input gives nan; half-chains that are each constant but differ give inf.
+    """
+    h = _split_chains(x)
+    if _is_constant(h):
+        return float("nan")
+    bulk = _rhat_classic(_rank_normalise(h))
+    folded = np.abs(h - np.median(h))
+    tail = float("nan") if _is_constant(folded) else _rhat_classic(_rank_normalise(folded))
+    return float(np.nanmax([bulk, tail]))
+
+
+def ess_bulk(x) -> float:
+    r"""Bulk effective sample size of x (chains, S) (or (S,)), in samples: multi-chain ESS
+    (Vehtari et al. 2021, Bayesian Analysis 16(2), §3.2) of the rank-normalised half-chains.
+
+    ρ̂_t = 1 − (W − mean_m s_m² ρ̂_{t,m}) / var⁺ combines the within-chain autocorrelations
+    ρ̂_{t,m} with the between-chain variance (equivalent to autocovariances about the pooled
+    mean), so chains in different modes get a small ESS. τ̂ = −1 + 2 Σ_k P̂_k over
+    P̂_k = ρ̂_{2k} + ρ̂_{2k+1} up to the first negative P̂_k, made monotone (Geyer's initial
+    monotone sequence), floored at 1/log10(M·N) as in Stan; ESS = M·N / τ̂.
+
+    A constant input gives nan.
+    """
+    h = _split_chains(x)
+    if _is_constant(h):
+        return float("nan")
+    z = _rank_normalise(h)
+    m, n = z.shape
+    w = 0.0 if _chains_constant(z) else float(z.var(axis=1, ddof=1).mean())
+    var_plus = (n - 1) / n * w + float(z.mean(axis=1).var(ddof=1))
+    if w <= 0:                      # every half-chain constant (but not all equal)
+        rho = np.ones(n)
+    else:
+        acov = _autocov(z - z.mean(axis=1, keepdims=True))           # (M, N), biased
+        rho = 1.0 - (w - (acov * (n / (n - 1))).mean(0)) / var_plus  # s_m² ρ̂_{t,m} = γ̂_t N/(N−1)
+    pairs = rho[: 2 * (n // 2)].reshape(-1, 2).sum(1)               # P̂_k
+    neg = np.flatnonzero(pairs < 0)
+    pairs = pairs[: neg[0]] if neg.size else pairs
+    pairs = np.minimum.accumulate(pairs)
+    tau = max(-1.0 + 2.0 * float(pairs.sum()), 1.0 / math.log10(m * n))
+    return float(m * n / tau)
+
+
+def multichain_diagnostics(free_energy, classes, n_classes: int = 10) -> dict:
+    """Split-R̂ and bulk ESS (Vehtari et al. 2021) of a sampler's chains.
+
+    free_energy: (chains, S) free energy of the samples; classes: (chains, S) class labels
+    (labels outside [0, n_classes) are ignored). Returns
+
+    * ``rhat_free_energy``, ``ess_free_energy`` — :func:`split_rhat`, :func:`ess_bulk` of F;
+    * ``rhat_classes`` — max of :func:`split_rhat` over the indicator series 1[class = k] of
+      the classes that occur (and are not in every sample); chains that never visit a class
+      make it large (inf when each half-chain sits on one class);
+    * ``ess_classes`` — min of :func:`ess_bulk` over the same indicators.
+
+    nan where no class indicator varies.
+    """
+    y = _series_2d(classes, "classes", min_len=4)
+    if y.shape != _series_2d(free_energy, "free_energy", min_len=4).shape:
+        raise ValueError("free_energy and classes must have the same (chains, S) shape")
+    rh, es = [], []
+    for k in range(n_classes):
+        ind = (y == k).astype(float)
+        if 0 < ind.sum() < ind.size:
+            rh.append(split_rhat(ind))
+            es.append(ess_bulk(ind))
+    rh = [v for v in rh if v == v]
+    es = [v for v in es if v == v]
+    return {"rhat_free_energy": split_rhat(free_energy), "ess_free_energy": ess_bulk(free_energy),
+            "rhat_classes": float(max(rh)) if rh else float("nan"),
+            "ess_classes": float(min(es)) if es else float("nan")}
 
 
 # --------------------------------------------------------------------------------------------
