@@ -272,9 +272,12 @@ def confident_runs(probs, threshold: float = 0.9,
     probs: (S, C) or (chains, S, C). Returns, per chain, the list of (class, start, length) in
     time order (start and length in samples).
     """
+    return _runs(*_probs_3d(probs, threshold), min_run)
+
+
+def _runs(ok: np.ndarray, cls: np.ndarray, min_run: int) -> list[list[tuple[int, int, int]]]:
     if isinstance(min_run, bool) or not isinstance(min_run, numbers.Integral) or min_run < 1:
         raise ValueError(f"min_run must be an integer >= 1, got {min_run!r}")
-    ok, cls = _probs_3d(probs, threshold)
     lab = np.where(ok, cls, -1)
     out = []
     for row in lab:
@@ -297,12 +300,12 @@ def mode_switches(probs, threshold: float = 0.9, min_run: int = 3,
     switches per ``per`` consecutive pairs, denominator chains·(S − 1) as in
     :func:`confident_class_switches`; ``per=None`` gives the raw count.
     """
-    runs = confident_runs(probs, threshold, min_run)
+    ok, cls = _probs_3d(probs, threshold)
+    runs = _runs(ok, cls, min_run)
     sw = float(sum(sum(a[0] != b[0] for a, b in zip(r[:-1], r[1:], strict=True)) for r in runs))
     if per is None:
         return sw
-    n_samples = _probs_3d(probs, threshold)[1].shape[1]
-    pairs = len(runs) * (n_samples - 1)
+    pairs = cls.shape[0] * (cls.shape[1] - 1)
     return per * sw / pairs if pairs else 0.0
 
 
