@@ -51,12 +51,45 @@ def test_mapping_round_trip_and_errors():
         bm_to_network(torch.eye(2), torch.zeros(2), cal)
 
 
-def test_shipped_calibration_is_logistic_within_002():
-    """Issue 3 item 2, measured at calibration time (36 points x 100 s): max |p - fit| <= 0.02."""
+def _logistic(u, u0, alpha):  # written out here, independent of calibration.logistic
+    return 1.0 / (1.0 + np.exp(-(np.asarray(u, float) - u0) / alpha))
+
+
+@pytest.mark.parametrize("name", ["calibration_sbs.json", "calibration_fast_membrane.json"])
+def test_shipped_calibration_is_the_least_squares_logistic_of_its_points(name):
+    """The stored (u0, alpha) are the least-squares logistic of the stored p_on points: a refit
+    with scipy's curve_fit reproduces them to the optimizer's tolerance (curve_fit stops at
+    ~1.5e-8 relative change; we allow 1e-5 mV / 1e-5 relative, still >= 200x below the fit's
+    own standard error, 0.002-0.008 mV); the stored residuals are those of that fit."""
+    from importlib import resources
+
+    from scipy.optimize import curve_fit
+
+    with resources.as_file(resources.files("lifsampling") / "data" / name) as path:
+        cal = Calibration.load(path)
+    u, p = np.asarray(cal.e_leak_mV), np.asarray(cal.p_on)
+    (u0, alpha), cov = curve_fit(_logistic, u, p, p0=(u[np.argmin(np.abs(p - 0.5))], 0.5))
+    assert u0 == pytest.approx(cal.u0_mV, abs=1e-5)
+    assert alpha == pytest.approx(cal.alpha_mV, rel=1e-5)
+    assert np.sqrt(cov[0, 0]) > 100 * 1e-5  # the tolerance is far below the fit's s.e.
+    resid = p - _logistic(u, cal.u0_mV, cal.alpha_mV)
+    assert np.abs(resid).max() == pytest.approx(cal.max_residual, rel=1e-9)
+    assert np.sqrt(np.mean(resid**2)) == pytest.approx(cal.rms_residual, rel=1e-9)
+
+
+def test_shipped_sbs_calibration_is_logistic_within_002():
+    """Issue 3 item 2: the sbs neuron's activation is logistic within 0.02, recomputed from the
+    stored points (36 points x 100 s). A residual is model error + the point's sampling noise
+    (~7000 effective samples per 10^5 ms, docs/core.md: s.e. <= sqrt(0.25 / 7000) = 0.006 at
+    p = 1/2, less in the tails; rms over the points <= 0.006). The bounds are the issue's
+    targets for the sum: max <= 0.02, rms <= 0.01 (measured 0.018 and 0.008)."""
     cal = default_calibration()
-    assert cal.max_residual <= 0.02
-    resid = np.asarray(cal.p_on) - cal.p(cal.e_leak_mV)
-    assert np.abs(resid).max() == pytest.approx(cal.max_residual)
+    u, p = np.asarray(cal.e_leak_mV), np.asarray(cal.p_on)
+    resid = p - _logistic(u, cal.u0_mV, cal.alpha_mV)
+    assert np.abs(resid).max() <= 0.02
+    assert np.sqrt(np.mean(resid**2)) <= 0.01
+    # the points span the sigmoid (p from < 0.01 to > 0.98) so the bound covers both tails
+    assert p.min() < 0.01 and p.max() > 0.98
     assert 0.5 < cal.alpha_mV < 1.1 and -51.5 < cal.u0_mV < -49.5
 
 
