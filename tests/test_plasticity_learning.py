@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
-from lifsampling.cli import app
+from lifsampling.cli import app, main
 from lifsampling.experiments.calcium_mnist import CalciumClassifier, MnistConfig, evaluate
 
 
@@ -39,17 +41,25 @@ def test_two_random_pattern_classes_learned():
     assert after > 0.9
 
 
-def test_cli_protocol_json_and_errors():
+def test_cli_protocol_json_and_errors(monkeypatch, capsys):
     r = CliRunner()
     res = r.invoke(app, ["plasticity-protocol", "stdp", "--rule", "bicall", "--dt", "-10,10",
                          "--reps", "2", "--device", "cpu", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["dw_effective"][0] < 0 < out["dw_effective"][1]
-    for args in (["plasticity-protocol", "stdp", "--rule", "oja"],
-                 ["plasticity-protocol", "ltp"],
-                 ["plasticity-protocol", "rate", "--rates", "-5,10"],
-                 ["plasticity-protocol", "rate", "--duration-ms", "-1"],
-                 ["plasticity-protocol", "frequency", "--freqs", "0,10"]):
-        res = r.invoke(app, args)
-        assert res.exit_code != 0
+    # user mistakes through the real entry point (cli.main, as `lifsampling` / `python -m`):
+    # exit status 2 and exactly one line "error: ..." on stderr, no traceback
+    for args, message in (
+            (["stdp", "--rule", "oja"], "unknown rule 'oja'; use one of bicall, graupner-brunel"),
+            (["ltp"], "unknown protocol 'ltp'; use one of stdp, frequency, rate"),
+            (["rate", "--rates", "-5,10"], "--rates must be >= 0 Hz"),
+            (["rate", "--duration-ms", "-1"], "--duration-ms must be > 0, got -1.0"),
+            (["frequency", "--freqs", "0,10"], "--freqs must be > 0 Hz")):
+        monkeypatch.setattr(sys, "argv", ["lifsampling", "plasticity-protocol", *args])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main()
+        assert exc.value.code == 2, args
+        err = capsys.readouterr().err
+        assert err == f"error: {message}\n", args
