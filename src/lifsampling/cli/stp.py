@@ -82,23 +82,66 @@ def classify_spiking_cmd(
                    f"({res['n_test']} test images)")
 
 
+SEEDS_OPT = typer.Option("0", "--seeds", help="comma-separated seeds, or N for 0..N-1 "
+                         "(>= 10 for a headline)")
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    text = text.strip()
+    if text.isdigit() and "," not in text and int(text) > 1:
+        return tuple(range(int(text)))
+    try:
+        seeds = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        fail(f"--seeds must be a count or a comma-separated list of integers, got {text!r}")
+    if not seeds:
+        fail("--seeds is empty")
+    return seeds
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be created before anything runs."""
+    import os
+
+    p = out
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir():
+        fail(f"--out {out}: {p} is a file, not a folder")
+    if not os.access(p, os.W_OK):
+        fail(f"--out {out}: {p} is not writable")
+
+
+def _log_row(json_out: bool):
+    def log(seed, name, budget, st):
+        if not json_out:
+            typer.echo(f"seed {seed} {name} ({budget}): mode switches/1000 "
+                       f"{st['mode_switches_per_1000']:.2f}, precision {st['precision']:.3f}, "
+                       f"recall {st['recall']:.3f}, FD {st['fd']:.1f}, mean pixel "
+                       f"{st['mean_pixel']:.3f}", err=True)
+    return log
+
+
 @app.command("stp-mixing")
 def stp_mixing_cmd(
     model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
     calibration: Path = CAL_OPT,
-    samples: int = typer.Option(1000, "--samples", help="samples per chain (10 ms each)"),
+    samples: int = typer.Option(1000, "--samples", help="samples per chain after burn-in"),
     chains: int = typer.Option(4, "--chains"),
     U: float = typer.Option(0.1, "--U", help="STP utilisation U_SE"),
     tau_rec_ms: float = typer.Option(280.0, "--tau-rec-ms", help="STP recovery time (ms)"),
     samplers: str = typer.Option("stp,lif,gibbs,ast,pt", "--samplers"),
     pilot_ms: float = typer.Option(1000.0, "--pilot-ms", help="pilot run for renormalising"),
-    seed: int = typer.Option(0, "--seed"),
+    seeds: str = SEEDS_OPT,
+    equal_time: bool = typer.Option(True, "--equal-time/--no-equal-time",
+                                    help="also compare at the STP run's wall time"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
     out: Path = typer.Option(Path("out/stp/mixing"), "--out", help="folder for results"),
-    json_out: bool = typer.Option(False, "--json", help="print the table as JSON"),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
-    """Mixing of LIF+STP, LIF, Gibbs, AST and PT on one RBM at the same number of samples."""
+    """LIF+STP, LIF, Gibbs, AST and PT on one RBM: quality and mixing at equal samples and
+    equal wall time, mean and 95 % interval over seeds."""
     from ..experiments.stp_mixing import ALL_SAMPLERS, run_mixing, summary
 
     _setup(threads, device)
@@ -108,21 +151,17 @@ def stp_mixing_cmd(
         fail(f"unknown sampler(s) {bad}; choose from {', '.join(ALL_SAMPLERS)}")
     if samples < 3 or chains < 1 or not 0 < U <= 1 or tau_rec_ms <= 0 or pilot_ms <= 0:
         fail("need --samples >= 3, --chains >= 1, 0 < --U <= 1, --tau-rec-ms > 0, --pilot-ms > 0")
+    seed_list = _seeds(seeds)
+    _check_out_dir(out)
     rbm, _ = _model(model)
-
-    def log(name, st):
-        if not json_out:
-            typer.echo(f"{name}: confident switches/1000 "
-                       f"{st['confident_class_switches_per_1000']:.1f}, ISL "
-                       f"{st['isl_beta_0.95']:.1f}, mean pixel {st['mean_pixel']:.3f}", err=True)
-
     res = run_mixing(rbm, _calibration(calibration), samplers=names, n_samples=samples,
-                     chains=chains, U=U, tau_rec_ms=tau_rec_ms, pilot_ms=pilot_ms, seed=seed,
-                     device=device, out_dir=out, log=log)
-    res["summary"] = summary(res["table"])
-    res["model"] = str(model)
+                     chains=chains, U=U, tau_rec_ms=tau_rec_ms, pilot_ms=pilot_ms,
+                     seeds=seed_list, device=device, equal_time=equal_time, out_dir=out,
+                     log=_log_row(json_out), progress=not json_out)
     if json_out:
-        print_json({k: v for k, v in res.items() if k != "table"} | {"table": res["table"]})
+        print_json({"model": str(model), "config": res["config"],
+                    "equal_samples": summary(res, "equal_samples"),
+                    "equal_time": summary(res, "equal_time"), "out": str(out)})
     else:
         typer.echo(f"results and figures in {out}/")
 
@@ -169,13 +208,15 @@ def stp_imbalance_cmd(
     tau_rec_ms: float = typer.Option(280.0, "--tau-rec-ms"),
     samplers: str = typer.Option("stp,gibbs,ast", "--samplers"),
     epochs: int = typer.Option(5, "--epochs", help="training epochs if the model is trained"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="training seed of the model"),
+    seeds: str = SEEDS_OPT,
     device: str = DEV_OPT,
     threads: int = THR_OPT,
     out: Path = typer.Option(Path("out/stp/imbalance"), "--out"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Class histograms (TV, KL) and ISL of STP, Gibbs and AST on imbalanced-data RBM."""
+    """TV distance of the class histogram to the training proportions (and the other
+    statistics) of STP, Gibbs and AST on an imbalanced-data RBM, over seeds."""
     from ..experiments.stp_imbalance import run_imbalance, train_imbalanced
     from ..experiments.stp_mixing import ALL_SAMPLERS, summary
 
@@ -185,13 +226,18 @@ def stp_imbalance_cmd(
         fail(f"--samplers must be a list from {', '.join(ALL_SAMPLERS)}")
     if epochs < 1 or samples < 3 or chains < 1:
         fail("need --epochs >= 1, --samples >= 3, --chains >= 1")
+    seed_list = _seeds(seeds)
+    _check_out_dir(out)
     rbm, props = train_imbalanced(model, epochs=epochs, seed=seed)
     res = run_imbalance(rbm, props, _calibration(calibration), n_samples=samples,
-                        chains=chains, U=U, tau_rec_ms=tau_rec_ms, samplers=names, seed=seed,
-                        device=device, out_dir=out)
-    res["summary"] = summary(res["table"])
+                        chains=chains, U=U, tau_rec_ms=tau_rec_ms, samplers=names, seeds=seed_list,
+                        device=device, out_dir=out, log=_log_row(json_out),
+                        progress=not json_out)
     if json_out:
-        print_json(res)
+        print_json({"config": res["config"], "equal_samples": summary(res, "equal_samples"),
+                    "equal_time": summary(res, "equal_time"),
+                    "class_histogram_vs_training": res["class_histogram_vs_training"]})
     else:
-        for name, d in res["class_histogram_vs_training"].items():
-            typer.echo(f"{name}: TV {d['tv']:.3f}, KL {d['kl']:.3f}, ISL {d['isl_beta_0.95']:.1f}")
+        for name, d in res["class_histogram_vs_training"]["equal_samples"].items():
+            tv = d["tv"]
+            typer.echo(f"{name}: TV {tv['mean']:.3f} (95 % {tv['ci95']})")

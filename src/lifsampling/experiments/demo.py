@@ -60,17 +60,19 @@ def stp_demo(out_dir: Path, seed: int = 0, device: str = "auto", n_hidden: int =
     xt = torch.from_numpy(binarize(ds.x_test))
     rbm, hist = train_rbm(v, cfg, n_labels=10, progress=False,
                           eval_data=(xt, torch.from_numpy(ds.y_test)))
-    data = default_data(rbm, chains, data="builtin", seed=seed, n_test=500)
+    data = default_data(rbm, data="builtin", n_test=500)
     res = run_mixing(rbm, default_calibration(), samplers=("stp", "gibbs"),
-                     n_samples=n_samples, chains=chains, pilot_ms=300.0, seed=seed,
+                     n_samples=n_samples, chains=chains, pilot_ms=300.0, seeds=(seed,),
                      device=device, data=data, out_dir=out_dir)
+    table = summary(res)
+    g, s = (table[k]["mode_switches_per_1000"] for k in ("gibbs", "stp"))
     return {"rbm": {"n_hidden": n_hidden, "epochs": epochs, "test_accuracy":
                     hist[-1].get("test_accuracy"), "data": "builtin subset"},
             "samples_per_chain": n_samples, "chains": chains,
-            "stp_weight_scale": res["stp_renormalisation"]["synapse"]["weight_scale"],
-            "mixing": summary(res["table"]),
-            "stp_over_gibbs_confident_switches_skipping_uncertain": res.get(
-                "stp_over_gibbs_confident_switches_skipping_uncertain_per_1000"),
+            "stp_weight_scale": res["per_seed"][0]["construction"]["stp"]["synapse"][
+                "weight_scale"],
+            "mixing": table, "equal_time": summary(res, "equal_time"),
+            "stp_over_gibbs_mode_switches": s / g if g else None,
             "figures": ["stp_samples.png", "stp_classes.png", "stp_dream.gif"]}
 
 

@@ -1,20 +1,13 @@
 r"""Generative mixing of a classification RBM: LIF with STP, LIF without STP, Gibbs, AST, PT.
 
-All samplers run on the same RBM from the same start states (one training image per chain,
-chain k starting from a digit of class k mod 10) and emit the same number of samples per chain:
-one per 10 ms of biological time for the spiking networks (sbs read-out; research/
-lif_sampling.md §2), one per Gibbs sweep for Gibbs, one per visit of β = 1 for AST, one per
-swap round for PT (their cost per sample is reported as ``sweeps_per_sample``).
-
-Statistics (:func:`lifsampling.boltzmann.mixing.sample_statistics`, the classical side's
-definitions, research notes tempering_and_metrics.md §3): every sample's pixels are classified
-by one fixed independent classifier (logistic regression, :func:`lifsampling.metrics.
-mnist_classifier`); confident class switches count only consecutive pairs both classified with
-p ≥ 0.9, per 1,000 pairs; classes visited per chain; total-variation distance (and KL) between
-the class histogram and the training proportions; ISL of 1,000 test images at β = 0.95 (and at
-the β chosen on a validation split); integrated autocorrelation time of the free energy F(v)
-(Sokal window) in samples (×10 ms for the spiking samplers); and here also the mean pixel
-intensity against the data's (binarised) mean.
+Every sampler runs through the one comparison harness (:mod:`lifsampling.comparison`): the same
+training-image starts (chain k from a digit of class k mod 10, drawn with the seed), the same
+burn-in policy (the first 10 % of each chain's samples dropped), the same fixed classifier and
+metrics (Fréchet distance and k-NN precision/recall with their floor, validated ISL, mode
+switches between runs of >= 3 confident samples, split-R̂, TV of the class histogram, mean
+pixel), at equal samples (one per 10 ms of biological time for the spiking samplers, one per
+sweep for Gibbs, one per visit of β = 1 for AST, one per swap round for PT) and at equal
+wall-clock time (the classical samplers get the STP run's wall time), over several seeds.
 
 The STP synapses are renormalised on a pilot run of the same network
 (:func:`lifsampling.spiking_rbm.renormalise_stp`).
@@ -22,167 +15,84 @@ The STP synapses are renormalised on a pilot run of the same network
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .. import metrics
-from ..boltzmann import RBM, ASTSampler, GibbsSampler, PTSampler
-from ..boltzmann.mixing import sample_statistics
+from ..boltzmann import RBM
 from ..calibration import Calibration
-from ..datasets import binarize, class_proportions, load_mnist, one_hot
+from ..comparison import (
+    SAMPLER_NAMES,
+    ComparisonConfig,
+    EvaluationData,
+    SamplerOptions,
+    config_dict,
+    evaluation_data,
+    run_comparison,
+    run_seed,
+    summarise,
+)
 from ..io import write_json, write_npz
-from ..params import RENEWING
 from ..plots import new_figure, save_figure
-from ..spiking_rbm import SpikingRBMSampler, renormalise_stp
 
-ALL_SAMPLERS = ("stp", "lif", "gibbs", "ast", "pt")
-AST_BETAS = torch.linspace(1.0, 0.8, 20)  # the issue's reference ladder: 20 levels, 1 -> 0.8
+ALL_SAMPLERS = SAMPLER_NAMES
 
 
-@dataclass(frozen=True)
-class MixingData:
-    """What the statistics need: start states, test/validation images, class proportions."""
-
-    init: torch.Tensor          # (chains, n_visible) binary
-    x_test: np.ndarray          # (n, 784) binary
-    x_val: np.ndarray
-    proportions: np.ndarray     # (10,) training class proportions
-    data_mean_pixel: float
-    source: str
-
-
-def default_data(rbm: RBM, chains: int, *, data: str = "auto", proportions=None,
-                 n_test: int = 1000, seed: int = 0) -> MixingData:
-    """Start states, ISL test/validation sets (1,000 each) and class proportions.
-
-    ``data``: ``"auto"`` (full MNIST if available locally, else the built-in subset),
-    ``"builtin"``, ``"mnist"`` or a directory. ``proportions``: the class proportions of the
-    RBM's training data (default: those of the loaded training set).
-    """
+def default_data(rbm: RBM, *, data: str = "auto", proportions=None,
+                 n_test: int = 1000) -> EvaluationData:
+    """Reference images (1,000 test, 1,000 validation) and the training class proportions
+    (``proportions``: those of the RBM's training data, default those of the loaded set)."""
     if rbm.n_pixels != 784 or rbm.n_labels != 10:
         raise ValueError(f"expected an MNIST classification RBM (784 pixels + 10 labels), got "
                          f"{rbm.n_pixels} pixels + {rbm.n_labels} labels")
-    ds = load_mnist(data, download=False)
-    rng = np.random.default_rng(seed)
-    idx = [int(rng.choice(np.flatnonzero(ds.y_train == k % 10))) for k in range(chains)]
-    x0 = binarize(ds.x_train[idx])
-    init = torch.from_numpy(np.concatenate([x0, one_hot(ds.y_train[idx])], 1))
-    xt = binarize(ds.x_test)
-    n_test = min(n_test, len(xt) // 2)
-    props = class_proportions(ds.y_train) if proportions is None else np.asarray(proportions)
-    return MixingData(init=init, x_test=xt[:n_test], x_val=xt[n_test:2 * n_test],
-                      proportions=props / props.sum(),
-                      data_mean_pixel=float(binarize(ds.x_train[:10000]).mean()),
-                      source=str(ds.provenance.get("source")))
-
-
-def make_samplers(names, calibration: Calibration, rbm: RBM, *, U: float = 0.1,
-                  tau_rec_ms: float = 280.0, pilot_ms: float = 1000.0, seed: int = 0,
-                  device: str = "auto", burn_in_ms: float = 100.0) -> tuple[dict, dict]:
-    """Sampler objects by name, and information on the STP renormalisation."""
-    out, info = {}, {}
-    for name in names:
-        if name == "stp":
-            syn, info = renormalise_stp(rbm, calibration, U, tau_rec_ms, pilot_ms=pilot_ms,
-                                        seed=seed + 1000, device=device)
-            info["synapse"] = syn.to_dict()
-            out[name] = SpikingRBMSampler(calibration, syn, burn_in_ms=burn_in_ms,
-                                          device=device, name="stp")
-        elif name == "lif":
-            out[name] = SpikingRBMSampler(calibration, RENEWING, burn_in_ms=burn_in_ms,
-                                          device=device, name="lif")
-        elif name == "gibbs":
-            out[name] = GibbsSampler()
-        elif name == "ast":
-            out[name] = ASTSampler(betas=AST_BETAS)
-        elif name == "pt":
-            out[name] = PTSampler(betas=AST_BETAS)
-        else:
-            raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(ALL_SAMPLERS)}")
-    return out, info
+    return evaluation_data(data, n_test=n_test, proportions=proportions)
 
 
 def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
                n_samples: int = 1000, chains: int = 4, U: float = 0.1,
-               tau_rec_ms: float = 280.0, pilot_ms: float = 1000.0, seed: int = 0,
-               device: str = "auto", data: MixingData | None = None,
-               out_dir: Path | None = None, log=None) -> dict:
-    """Run every sampler and return ``{"table": {name: stats}, ...}`` (see module docstring).
+               tau_rec_ms: float = 280.0, pilot_ms: float = 1000.0, seeds=(0,),
+               device: str = "auto", data: EvaluationData | None = None,
+               equal_time: bool = True, out_dir: Path | None = None, log=None,
+               progress: bool = False) -> dict:
+    """Run every sampler for every seed through the harness; returns
+    :func:`lifsampling.comparison.run_comparison`'s result.
 
-    With ``out_dir``: writes ``stp_mixing.json``, ``samples.npz`` (visible states, uint8), the
-    sample grid ``stp_samples.png``, the class traces ``stp_classes.png`` and a GIF of the STP
-    (or first spiking) chains ``stp_dream.gif``.
+    With ``out_dir``: writes ``stp_mixing.json`` (config, per-seed raw results, summary),
+    ``samples.npz`` (visible states of the first seed, uint8), the sample grid
+    ``stp_samples.png``, the class traces ``stp_classes.png`` and a GIF of the STP (or first)
+    chains ``stp_dream.gif``.
     """
     if n_samples < 3 or chains < 1:
         raise ValueError("need n_samples >= 3 and chains >= 1")
-    names = tuple(samplers)
-    rbm = rbm.to(device="cpu", dtype=torch.float32)
-    data = data or default_data(rbm, chains, seed=seed)
-    if data.init.shape[0] != chains:
-        raise ValueError("data.init must have one start state per chain")
-    clf = metrics.mnist_classifier()
-    objs, stp_info = make_samplers(names, calibration, rbm, U=U, tau_rec_ms=tau_rec_ms,
-                                   pilot_ms=pilot_ms, seed=seed, device=device)
-    table, states = {}, {}
-    for name, sampler in objs.items():
-        t0 = time.perf_counter()
-        s = sampler.sample(rbm, n_samples, chains=chains, seed=seed, init=data.init)
-        wall = time.perf_counter() - t0
-        st = sample_statistics(rbm, s, clf, data.x_test, data.x_val, data.proportions)
-        pix = s[..., : rbm.n_pixels]
-        st.update(confident_subsequence(clf.predict_proba(pix.float().numpy())))
-        st["mean_pixel"] = float(pix.float().mean())
-        st["data_mean_pixel"] = data.data_mean_pixel
-        st["wall_s"] = wall
-        st["sweeps_per_sample"] = sampler.info.get("sweeps_per_sample")
-        if isinstance(sampler, SpikingRBMSampler):
-            st["tau_int_ms"] = st["tau_int_free_energy"] * sampler.sample_every_ms
-            st["biological_s_per_chain"] = n_samples * sampler.sample_every_ms / 1000.0
-        st.pop("classes", None)
-        table[name] = st
-        states[name] = s[..., : rbm.n_visible].to(torch.uint8).numpy()
-        if log:
-            log(name, st)
-    result = {"table": table, "n_samples": n_samples, "chains": chains, "U": U,
-              "tau_rec_ms": tau_rec_ms, "stp_renormalisation": stp_info, "seed": seed,
-              "data_source": data.source, "proportions": data.proportions.tolist(),
-              "classifier": clf.meta, "ast_betas": [float(AST_BETAS[0]), float(AST_BETAS[-1]),
-                                                    len(AST_BETAS)]}
-    if "gibbs" in table and "stp" in table:
-        for key in ("confident_class_switches_per_1000",
-                    "confident_switches_skipping_uncertain_per_1000"):
-            g = table["gibbs"][key]
-            result[f"stp_over_gibbs_{key}"] = table["stp"][key] / g if g else None
+    cfg = ComparisonConfig(samplers=tuple(samplers), n_samples=n_samples, chains=chains,
+                           seeds=tuple(int(s) for s in seeds), equal_time=equal_time,
+                           options=SamplerOptions(U=U, tau_rec_ms=tau_rec_ms,
+                                                  pilot_ms=pilot_ms, device=device))
+    cfg.validate()
+    rbm = rbm.to(device="cpu")
+    data = data or default_data(rbm)
+    first = run_seed(rbm, calibration, data, cfg, cfg.seeds[0], keep_states=True, log=log)
+    states = first.pop("states")
+    rest = ComparisonConfig(**{**cfg.__dict__, "seeds": cfg.seeds[1:]}) \
+        if len(cfg.seeds) > 1 else None
+    if rest is not None:
+        res = run_comparison(rbm, calibration, rest, ref=data, log=log, progress=progress)
+        per_seed = [first] + res["per_seed"]
+    else:
+        per_seed = [first]
+    result = {"config": config_dict(cfg), "data_source": data.source,
+              "proportions": data.proportions.tolist(), "per_seed": per_seed,
+              "summary": summarise(per_seed)}
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_npz(out_dir / "samples.npz", **states)
         write_json(out_dir / "stp_mixing.json", result)
         plot_sample_grid(states, out_dir / "stp_samples.png")
-        plot_class_traces(states, clf, out_dir / "stp_classes.png")
+        plot_class_traces(states, out_dir / "stp_classes.png")
         gif_name = "stp" if "stp" in states else next(iter(states))
         write_gif(states[gif_name], out_dir / "stp_dream.gif")
     return result
-
-
-def confident_subsequence(probs: np.ndarray, threshold: float = 0.9) -> dict:
-    """Switches between *confident* samples, skipping the uncertain ones in between
-    (:func:`lifsampling.metrics.confident_class_switches` with ``skip_uncertain=True``), the
-    confident fraction and the classes visited by each chain's confident samples.
-
-    ``probs`` (chains, S, classes).
-    """
-    conf = probs.max(-1) >= threshold
-    cls = probs.argmax(-1)
-    visited = [len(set(row[keep].tolist())) for row, keep in zip(cls, conf, strict=True)]
-    return {"confident_fraction": float(conf.mean()),
-            "confident_switches_skipping_uncertain_per_1000":
-                metrics.confident_class_switches(probs, threshold, skip_uncertain=True),
-            "confident_classes_visited_per_chain": visited}
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,8 +125,11 @@ def plot_sample_grid(states: dict, path: Path, n_show: int = 20, chain: int = 0)
     save_figure(fig, path)
 
 
-def plot_class_traces(states: dict, clf, path: Path, chain: int = 0) -> None:
+def plot_class_traces(states: dict, path: Path, chain: int = 0) -> None:
     """Class (by the fixed classifier) of every sample of one chain; faint where p < 0.9."""
+    from ..quality import feature_classifier
+
+    clf = feature_classifier()
     fig, axes = new_figure(len(states), 1, figsize=(8, 1.1 * len(states) + 0.4),
                            sharex=True, squeeze=False)
     for ax, (name, s) in zip(axes[:, 0], states.items(), strict=True):
@@ -252,13 +165,14 @@ def write_gif(states: np.ndarray, path: Path, chains: int = 4, frames: int = 100
                                               loop=0))
 
 
-SUMMARY_KEYS = ("confident_class_switches_per_1000",
-                "confident_switches_skipping_uncertain_per_1000", "confident_fraction",
-                "confident_classes_visited_per_chain", "class_switches_per_1000",
-                "classes_visited_per_chain", "class_histogram_tv", "isl_beta_0.95",
-                "mean_pixel", "tau_int_free_energy", "sweeps_per_sample", "wall_s")
+SUMMARY_KEYS = ("mode_switches_per_1000", "confident_fraction", "precision", "recall", "fd",
+                "fd_floor", "isl", "class_histogram_tv", "mean_pixel", "rhat", "wall_s")
 
 
-def summary(table: dict) -> dict:
-    """The headline numbers of a mixing table, per sampler."""
-    return {name: {k: st.get(k) for k in SUMMARY_KEYS} for name, st in table.items()}
+def summary(result: dict, budget: str = "equal_samples") -> dict:
+    """The headline numbers per sampler: mean (and 95 % interval over seeds, where there are
+    >= 3) of :data:`SUMMARY_KEYS` at ``budget`` ("equal_samples" or "equal_time")."""
+    cells = result["summary"].get(budget, {})
+    return {name: {k: (c[k]["mean"] if c[k]["ci95"] is None else
+                       {"mean": c[k]["mean"], "ci95": c[k]["ci95"]}) for k in SUMMARY_KEYS
+                   if k in c} for name, c in cells.items()}

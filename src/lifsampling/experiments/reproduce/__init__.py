@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 # Topic modules (in this package) whose import registers their claims.
-_CLAIM_MODULES: tuple[str, ...] = ("core", "classical", "calcium", "throughput")
+_CLAIM_MODULES: tuple[str, ...] = ("core", "classical", "calcium", "throughput", "sampling")
 
 _REGISTRY: dict[str, Claim] = {}
 _LOADED = False

@@ -1,0 +1,350 @@
+"""Claims of the MNIST sampling experiments (docs/classical.md, docs/stp.md, docs/tempering.md):
+``classical-mixing``, ``stp-classify``, ``stp-mixing``, ``stp-imbalance``, ``tempering``.
+
+Every mixing claim runs through the one comparison harness (:mod:`lifsampling.comparison`):
+same training-image starts, same burn-in fraction, the fixed MLP classifier and its metrics,
+equal samples and equal wall time, raw per-seed results. The full runs use the 794-500 PCD RBM
+(10 epochs on full MNIST, trained once and cached as ``<cache>/models/rbm_mnist_500_pcd10.npz``;
+~15 min on 2 cores) and need full MNIST locally (``$LIFSAMPLING_DATA``); ``--quick`` trains a
+100-hidden RBM on the built-in subset in seconds and runs the same computation scaled down.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import Claim, ClaimConfig, register
+
+QUICK_HIDDEN, QUICK_EPOCHS = 100, 4
+
+
+def _threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@lru_cache(maxsize=2)
+def _quick_rbm(seed: int = 0):
+    """A 794-100 classification RBM trained by PCD on the built-in subset (seconds)."""
+    import torch
+
+    from ...boltzmann.train import TrainConfig, train_rbm
+    from ...datasets import binarize, load_mnist, with_labels
+
+    ds = load_mnist("builtin")
+    v = torch.from_numpy(with_labels(binarize(ds.x_train), ds.y_train))
+    cfg = TrainConfig(n_hidden=QUICK_HIDDEN, epochs=QUICK_EPOCHS, batch_size=20, lr=0.05,
+                      persistent=True, momentum=0.5, seed=seed)
+    rbm, _ = train_rbm(v, cfg, n_labels=10, progress=False)
+    return rbm
+
+
+def pcd_model_path() -> Path:
+    from ...datasets import cache_dir
+
+    return cache_dir() / "models" / "rbm_mnist_500_pcd10.npz"
+
+
+def _pcd_rbm(progress: bool = False):
+    """The headline 794-500 PCD RBM (docs/classical.md §1): loaded from the cache, or trained
+    once (10 epochs, full MNIST) and cached."""
+    from ...boltzmann.train import TrainConfig, load_rbm, save_rbm, train_rbm
+    from ...datasets import binarize, load_mnist, with_labels
+
+    path = pcd_model_path()
+    if path.is_file():
+        return load_rbm(path)[0]
+    import torch
+
+    ds = load_mnist("mnist", download=False)
+    v = torch.from_numpy(with_labels(binarize(ds.x_train), ds.y_train))
+    cfg = TrainConfig(n_hidden=500, epochs=10, batch_size=20, lr=0.05, persistent=True,
+                      momentum=0.5, seed=0)
+    rbm, hist = train_rbm(v, cfg, n_labels=10, progress=progress)
+    save_rbm(path, rbm, cfg, data={"source": ds.provenance.get("source")}, history=hist)
+    return rbm
+
+
+def _model(config: ClaimConfig):
+    return _quick_rbm() if config.quick else _pcd_rbm(config.progress)
+
+
+def _data(config: ClaimConfig, proportions=None):
+    from ...comparison import evaluation_data
+
+    return evaluation_data("builtin" if config.quick else "mnist", n_test=500 if config.quick
+                           else 1000, proportions=proportions)
+
+
+def _mix_params(config: ClaimConfig, samplers, n_full: int = 1000) -> dict:
+    q = config.quick
+    return {"samplers": list(samplers), "n_samples": 100 if q else n_full,
+            "chains": 4, "seeds": config.seed_list(full=10, quick=3),
+            "burn_in_fraction": 0.1, "U": 0.1, "tau_rec_ms": 280.0,
+            "pilot_ms": 300.0 if q else 1000.0,
+            "model": f"794-{QUICK_HIDDEN} PCD, built-in subset, {QUICK_EPOCHS} epochs" if q
+            else "794-500 PCD, full MNIST, 10 epochs (cached)",
+            "metrics": "comparison.sample_statistics (fixed MLP features)"}
+
+
+def _mix(config: ClaimConfig, p: dict, rbm=None, data=None) -> dict:
+    from ...comparison import ComparisonConfig, SamplerOptions, run_comparison
+    from ...spiking_rbm import default_calibration
+
+    _threads()
+    rbm = rbm if rbm is not None else _model(config)
+    cfg = ComparisonConfig(samplers=tuple(p["samplers"]), n_samples=p["n_samples"],
+                           chains=p["chains"], seeds=tuple(p["seeds"]),
+                           burn_in_fraction=p["burn_in_fraction"],
+                           options=SamplerOptions(U=p["U"], tau_rec_ms=p["tau_rec_ms"],
+                                                  pilot_ms=p["pilot_ms"],
+                                                  device=config.device))
+    needs_cal = any(s in ("stp", "lif") for s in cfg.samplers)
+    return run_comparison(rbm, default_calibration() if needs_cal else None, cfg,
+                          ref=data or _data(config), progress=config.progress)
+
+
+def _cell(res: dict, budget: str, name: str, key: str) -> float:
+    return res["summary"][budget][name][key]["mean"]
+
+
+def _per_seed(res: dict, name: str, key: str, budget: str = "equal_samples") -> list[dict]:
+    out = []
+    for r in res["per_seed"]:
+        row = {"seed": r["seed"], "value": r[budget][name][key]}
+        for b in ("equal_samples", "equal_time"):
+            row[b] = {s: {k: st.get(k) for k in ("mode_switches_per_1000", "precision",
+                                                  "recall", "fd", "fd_floor", "isl",
+                                                  "class_histogram_tv", "confident_fraction",
+                                                  "mean_pixel", "rhat", "wall_s")}
+                      for s, st in r[b].items() if "skipped" not in st}
+        out.append(row)
+    return out
+
+
+def _extras(res: dict, names, keys=("mode_switches_per_1000", "precision", "recall", "fd",
+                                    "class_histogram_tv", "mean_pixel")) -> dict:
+    ex = {}
+    for budget in ("equal_samples", "equal_time"):
+        for name in names:
+            cell = res["summary"].get(budget, {}).get(name)
+            if cell is None:
+                continue
+            for k in keys:
+                ex[f"{budget}.{name}.{k}"] = cell[k]["mean"]
+                ex[f"{budget}.{name}.{k}.ci95"] = cell[k]["ci95"]
+    ex["fd_floor"] = _cell(res, "equal_samples", names[0], "fd_floor")
+    return ex
+
+
+# --------------------------------------------------------------------------- classical-mixing
+CLASSICAL = ("gibbs", "ast", "pt")
+
+
+def _classical_params(config):
+    p = _mix_params(config, CLASSICAL)
+    p["equal_time_reference"] = "gibbs (the classical samplers at Gibbs's wall time)"
+    return p
+
+
+def _run_classical(config: ClaimConfig) -> dict:
+    from ...comparison import ComparisonConfig, SamplerOptions, run_comparison
+
+    _threads()
+    p = _classical_params(config)
+    cfg = ComparisonConfig(samplers=CLASSICAL, n_samples=p["n_samples"], chains=p["chains"],
+                           seeds=tuple(p["seeds"]), reference="gibbs",
+                           options=SamplerOptions(device=config.device))
+    res = run_comparison(_model(config), None, cfg, ref=_data(config),
+                         progress=config.progress)
+    return {"figure": _cell(res, "equal_samples", "pt", "mode_switches_per_1000"),
+            "per_seed": _per_seed(res, "pt", "mode_switches_per_1000"),
+            "extras": {"statistic": "PT mode switches per 1,000 samples (runs of >= 3 "
+                                    "confident samples), equal samples", **_extras(res, CLASSICAL)},
+            "raw": {"summary": res["summary"]}}
+
+
+register(Claim(
+    name="classical-mixing",
+    summary="Gibbs / AST / PT on the PCD MNIST RBM: mode switches between confident runs",
+    doc="docs/classical.md §3", reference=None, unit="switches per 1000 samples",
+    run=_run_classical, parameters=_classical_params))
+
+
+# --------------------------------------------------------------------------- stp-mixing
+STP_SAMPLERS = ("stp", "lif", "gibbs", "ast", "pt")
+
+
+def _stp_params(config):
+    return _mix_params(config, STP_SAMPLERS)
+
+
+def _run_stp(config: ClaimConfig) -> dict:
+    p = _stp_params(config)
+    res = _mix(config, p)
+    g = _cell(res, "equal_samples", "gibbs", "mode_switches_per_1000")
+    s = _cell(res, "equal_samples", "stp", "mode_switches_per_1000")
+    return {"figure": s, "per_seed": _per_seed(res, "stp", "mode_switches_per_1000"),
+            "extras": {"statistic": "LIF+STP mode switches per 1,000 samples (runs of >= 3 "
+                                    "confident samples), equal samples",
+                       "stp_over_gibbs": s / g if g else None, **_extras(res, STP_SAMPLERS)},
+            "raw": {"summary": res["summary"]}}
+
+
+register(Claim(
+    name="stp-mixing",
+    summary="LIF+STP vs LIF, Gibbs, AST, PT dreaming the PCD MNIST RBM: mode switches, "
+            "precision, recall, FD at equal samples and equal time",
+    doc="docs/stp.md §2", reference=None, unit="switches per 1000 samples", run=_run_stp,
+    parameters=_stp_params))
+
+
+# --------------------------------------------------------------------------- stp-imbalance
+IMBALANCE_SAMPLERS = ("stp", "gibbs", "ast")
+
+
+def _imb_params(config):
+    p = _mix_params(config, IMBALANCE_SAMPLERS, n_full=500)
+    p["class_weights"] = [1.0] * 5 + [0.1] * 5
+    p["model"] = (f"794-{QUICK_HIDDEN} PCD on the imbalanced built-in subset, {QUICK_EPOCHS}"
+                  " epochs" if config.quick else "794-500 PCD, imbalanced full MNIST, 5 epochs")
+    return p
+
+
+@lru_cache(maxsize=1)
+def _quick_imbalanced():
+    import torch
+
+    from ...boltzmann.train import TrainConfig, train_rbm
+    from ...datasets import binarize, class_proportions, imbalance, load_mnist, with_labels
+
+    ds = load_mnist("builtin")
+    x, y = imbalance(ds.x_train, ds.y_train, [1.0] * 5 + [0.1] * 5, seed=0)
+    v = torch.from_numpy(with_labels(binarize(x), y))
+    cfg = TrainConfig(n_hidden=QUICK_HIDDEN, epochs=QUICK_EPOCHS + 4, batch_size=20, lr=0.05,
+                      persistent=True, momentum=0.5, seed=0)
+    rbm, _ = train_rbm(v, cfg, n_labels=10, progress=False)
+    return rbm, class_proportions(y)
+
+
+def _run_imb(config: ClaimConfig) -> dict:
+    from ...datasets import cache_dir
+    from ..stp_imbalance import train_imbalanced
+
+    p = _imb_params(config)
+    if config.quick:
+        rbm, props = _quick_imbalanced()
+    else:
+        rbm, props = train_imbalanced(cache_dir() / "models" / "rbm_mnist_500_imbalanced.npz",
+                                      data="mnist", epochs=5)
+    res = _mix(config, p, rbm=rbm, data=_data(config, proportions=props))
+    tv = {n: _cell(res, "equal_samples", n, "class_histogram_tv") for n in IMBALANCE_SAMPLERS}
+    return {"figure": tv["stp"], "per_seed": _per_seed(res, "stp", "class_histogram_tv"),
+            "extras": {"statistic": "TV distance of STP's class histogram to the training "
+                                    "proportions, equal samples",
+                       "training_proportions": [float(x) for x in np.round(props, 4)],
+                       **_extras(res, IMBALANCE_SAMPLERS)},
+            "raw": {"summary": res["summary"]}}
+
+
+register(Claim(
+    name="stp-imbalance",
+    summary="digits 5-9 at 10 %: TV of the class histogram to the training proportions, "
+            "STP vs Gibbs vs AST",
+    doc="docs/stp.md §3", reference=None, unit="TV distance", run=_run_imb,
+    parameters=_imb_params))
+
+
+# --------------------------------------------------------------------------- stp-classify
+def _cls_params(config: ClaimConfig) -> dict:
+    q = config.quick
+    return {"n_test": 300 if q else 10_000, "duration_ms": 60.0, "burn_in_ms": 10.0,
+            "batch_size": 300 if q else 500, "clamping": "pixels folded into hidden leaks",
+            "seeds": config.seed_list(full=1, quick=1)}
+
+
+def _run_cls(config: ClaimConfig) -> dict:
+    from ...spiking_rbm import default_calibration
+    from ..stp_classify import run_classification
+
+    _threads()
+    p = _cls_params(config)
+    per_seed = []
+    for seed in p["seeds"]:
+        r = run_classification(_model(config), default_calibration(),
+                               data="builtin" if config.quick else "mnist",
+                               n_test=p["n_test"], duration_ms=p["duration_ms"],
+                               burn_in_ms=p["burn_in_ms"], batch_size=p["batch_size"],
+                               seed=seed, device=config.device, progress=config.progress)
+        per_seed.append({"seed": seed, "value": r["difference_pp"], **r})
+    d = float(np.mean([r["value"] for r in per_seed]))
+    return {"figure": d, "per_seed": per_seed, "extras": {
+        "statistic": "spiking accuracy minus the RBM's (percentage points)",
+        "accuracy": per_seed[0]["accuracy"], "rbm_accuracy": per_seed[0]["rbm_accuracy"],
+        "agreement_with_rbm": per_seed[0]["agreement_with_rbm"],
+        "n_test": per_seed[0]["n_test"]}}
+
+
+register(Claim(
+    name="stp-classify",
+    summary="the spiking network classifies MNIST within 1 pp of its RBM",
+    doc="docs/stp.md §1", reference=-0.78, unit="percentage points", run=_run_cls,
+    parameters=_cls_params))
+
+
+# --------------------------------------------------------------------------- tempering
+def _temp_params(config: ClaimConfig) -> dict:
+    q = config.quick
+    return {"trough_hz": 3000.0, "amplitude_hz": 843.75, "frequency_hz": 10.0,
+            "duration_ms": 2000.0 if q else 20_000.0, "chains": 4 if q else 16,
+            "read_T": 1.02, "seeds": config.seed_list(full=10, quick=3, start=100),
+            "note": "seeds 100+ are fresh: the cell (T <= 1.25 @ 10 Hz) was chosen on seeds 0-35"}
+
+
+def _run_temp(config: ClaimConfig) -> dict:
+    from ...spiking_rbm import default_calibration
+    from ...temperature import theory_temperature_map
+    from ..tempering_mnist import Rhythm, compare
+
+    _threads()
+    p = _temp_params(config)
+    rbm = _model(config)
+    base = default_calibration()
+    rhythm = Rhythm(p["trough_hz"] + p["amplitude_hz"], p["amplitude_hz"], p["frequency_hz"])
+    peak = rhythm.mean_hz + rhythm.amplitude_hz
+    cal_rate = float(base.noise.rates_at(0.0)[0])
+    rates = sorted({rhythm.trough_hz, rhythm.mean_hz, peak, 0.5 * (rhythm.trough_hz + peak),
+                    cal_rate})
+    tmap = theory_temperature_map(rates, reference_rate_hz=rhythm.trough_hz,
+                                  neuron=base.neuron, noise=base.noise
+                                  ).anchored(cal_rate, base.u0_mV, base.alpha_mV)
+    per_seed = []
+    for seed in p["seeds"]:
+        r = compare(rbm, tmap, base, rhythm, duration_ms=p["duration_ms"], chains=p["chains"],
+                    seed=seed, read_T=p["read_T"], device=config.device)
+        r.pop("_oscillation_run", None)
+        keep = ("mode_switches_per_1000", "precision", "recall", "fd", "isl",
+                "confident_fraction", "mean_pixel", "samples")
+        row = {"seed": seed, "value": r["mode_switches_oscillation_per_1000"]
+               - r["mode_switches_constant_per_1000"],
+               "samplers": {n: {k: s.get(k) for k in keep} for n, s in r["samplers"].items()}}
+        per_seed.append(row)
+    def mean(n, k):
+        return float(np.mean([r["samplers"][n][k] for r in per_seed]))
+    return {"figure": float(np.mean([r["value"] for r in per_seed])), "per_seed": per_seed,
+            "extras": {"statistic": "oscillation minus constant noise: mode switches per 1,000 "
+                                    "samples (runs of >= 3 confident samples)",
+                       **{f"{n}.{k}": mean(n, k) for n in ("oscillation", "constant", "gibbs")
+                          for k in ("mode_switches_per_1000", "precision", "fd", "isl")}}}
+
+
+register(Claim(
+    name="tempering",
+    summary="a 10 Hz oscillating background (T <= 1.25) vs constant noise on the PCD RBM: "
+            "mode switches and quality (fresh seeds)",
+    doc="docs/tempering.md §3", reference=None, unit="switches per 1000 samples",
+    run=_run_temp, parameters=_temp_params))
