@@ -27,7 +27,7 @@ from lifsampling.experiments.small_bm import default_calibration
 from lifsampling.mapping import bm_to_network
 from lifsampling.params import NeuronParams, SynapseParams
 
-NEST_FILE = Path(__file__).resolve().parents[2] / "shared/data/nest_reference/nest_reference.json"
+NEST_FILE = Path(__file__).resolve().parent / "fixtures" / "nest_reference.json"  # NEST 3.10
 DT = 0.1
 
 
@@ -58,7 +58,6 @@ def test_regular_train_matches_closed_form(U, tau_rec, isi):
     assert stationary == pytest.approx(renewal_mean_efficacy(U, tau_rec, [isi]), rel=1e-9)
 
 
-@pytest.mark.skipif(not NEST_FILE.is_file(), reason="NEST reference data not available")
 @pytest.mark.parametrize("key", ["U=0.01,tau_rec=280.0", "U=0.2,tau_rec=100.0",
                                  "U=1.0,tau_rec=10.0"])
 def test_jumps_match_nest_tsodyks2(key):
