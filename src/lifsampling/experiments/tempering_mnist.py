@@ -35,6 +35,8 @@ import torch
 from .. import metrics
 from ..boltzmann import RBM, ASTSampler, GibbsSampler
 from ..calibration import Calibration
+from ..comparison import EvaluationData, sample_statistics
+from ..comparison import evaluation_data as harness_data
 from ..datasets import binarize, load_mnist
 from ..params import NoiseParams, SinusoidalRate, SynapseParams
 from ..plots import new_figure, save_figure
@@ -42,6 +44,9 @@ from ..spiking_rbm import build_network, generate
 from ..temperature import TemperatureMap, balanced_noise, leak_schedule
 
 TAU_REF_MS = 10.0
+SUITE_KEYS = ("fd", "fd_floor", "precision", "recall", "isl", "isl_beta",
+              "mode_switches_per_1000", "mode_switches", "confident_fraction", "rhat",
+              "rhat_free_energy", "mean_pixel")
 MIN_TROUGH_HZ = 100.0
 RATE_QUANTUM_HZ = 25.0
 
@@ -216,12 +221,17 @@ def run_classical(rbm: RBM, name: str, sweeps: int, chains: int, seed: int = 0,
 
 def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
                x_test: np.ndarray, proportions: np.ndarray, biological_s: float | None,
-               isl_n: int, seed: int = 0) -> dict:
+               isl_n: int, seed: int = 0, ref: EvaluationData | None = None) -> dict:
     """Mixing and quality statistics of samples ``visible``: (chains, S, n_v), or a list of
     per-chain (S_c, n_v) arrays of different lengths (AST at a fixed budget, see
     :func:`run_classical`). Switches and classes are counted within each chain, never across
     two; the class histogram, ISL (``isl_n`` samples drawn with ``seed``) and intensity use the
-    pooled samples. Every sample is classified once."""
+    pooled samples. Every sample is classified once.
+
+    With ``ref`` the comparison harness's suite (:func:`lifsampling.comparison.
+    sample_statistics`: FD, precision, recall, validated ISL, mode switches between confident
+    runs, split-R̂) is added on the same samples (ragged chains thinned to the shortest);
+    ``isl`` is then the validated ISL and ``isl_beta_0.95`` the fixed-bandwidth one."""
     lengths = np.array([len(c) for c in visible])
     pix = np.concatenate(list(visible))[:, : rbm.n_pixels].astype(np.float32)
     probs = classifier.predict_proba(pix)
@@ -236,7 +246,7 @@ def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
     hist = metrics.class_histogram_distance(cls, proportions)
     rng = np.random.default_rng(seed)
     sub = pix[rng.choice(len(pix), size=min(isl_n, len(pix)), replace=False)]
-    return {
+    out = {
         "confident_subsequence_switches_per_1000": 1000.0 * sub_sw / pairs,
         "confident_subsequence_switches": sub_sw,
         "confident_subsequence_switches_per_s": sub_sw / biological_s if biological_s
@@ -259,6 +269,16 @@ def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
         "class_histogram_tv": hist["total_variation"],
         "mean_intensity": float(pix.mean()),
     }
+    if ref is not None:
+        m = int(lengths.min())
+        if m >= 2:
+            stacked = np.stack([np.asarray(c)[np.round(np.linspace(0, len(c) - 1, m)
+                                                       ).astype(int)] for c in visible])
+            st = sample_statistics(stacked[..., : rbm.n_pixels], ref, rbm=rbm,
+                                   visible=stacked, seed=seed)
+            out["isl_beta_0.95"] = out.pop("isl")
+            out.update({k: st[k] for k in SUITE_KEYS if k in st})
+    return out
 
 
 def evaluation_data(n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -304,41 +324,6 @@ def plot_sample_grid(visible: np.ndarray, times_ms: np.ndarray, rhythm: Rhythm, 
     save_figure(fig, path)
 
 
-def plot_heatmap(result: dict, path) -> None:
-    """Heat maps over frequency x amplitude (from :func:`heatmap`): classes visited per chain
-    minus constant noise of the same mean, ISL minus the constant-noise ISL, mean pixel
-    intensity of the trough samples (confident switches were 0 in every cell of the CPU run, so
-    they are reported in the JSON/docs only)."""
-    cells = result["cells"]
-    fr = sorted({c["frequency_hz"] for c in cells})
-    am = sorted({c["amplitude_hz"] for c in cells})
-    const = result["constant"]
-    panels = [(lambda c: c["stats"]["classes_visited_per_chain"]
-               - const[str(c["amplitude_hz"])]["classes_visited_per_chain"],
-               "classes visited per chain\n− constant noise (same mean)"),
-              (lambda c: c["isl_minus_constant"], "ISL − ISL(constant)"),
-              (lambda c: c["stats"]["mean_intensity"], "mean pixel (data: 0.13)")]
-    fig, axes = new_figure(1, 3, figsize=(12, 3.2))
-    for ax, (get, title) in zip(axes, panels, strict=True):
-        m = np.full((len(am), len(fr)), np.nan)
-        for c in cells:
-            v = get(c)
-            m[am.index(c["amplitude_hz"]), fr.index(c["frequency_hz"])] = np.nan if v is None \
-                else v
-        im = ax.imshow(m, origin="lower", aspect="auto", cmap="viridis")
-        for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.3g}", ha="center", va="center",
-                    fontsize=7, color="w")
-        ax.set_xticks(range(len(fr)), [f"{f:g}" for f in fr])
-        tmax = {c["amplitude_hz"]: c["temperature_max"] for c in cells}
-        ax.set_yticks(range(len(am)), [f"{a / 1000:g} (T≤{tmax[a]:.2f})" for a in am])
-        ax.set_xlabel("frequency (Hz)")
-        ax.set_ylabel("amplitude (kHz)")
-        ax.set_title(title, fontsize=9)
-        fig.colorbar(im, ax=ax)
-    save_figure(fig, path)
-
-
 def initial_images(rbm: RBM, chains: int, seed: int = 0) -> np.ndarray:
     """Start states (chains, n_v): binarised built-in **training** images with their one-hot
     labels, drawn with ``seed`` (the same for every sampler in a comparison).
@@ -366,6 +351,7 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
     rhythm.validate()
     clf = metrics.mnist_classifier("builtin")
     x_test, prop = evaluation_data()
+    ref = harness_data("auto")
     init = initial_images(rbm, chains, seed) if init_from_data else None
     bio_s = chains * duration_ms / 1000.0
     runs: dict[str, dict] = {}
@@ -404,7 +390,8 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
         "samplers": {}}
     for name, r in runs.items():
         st = statistics(r["visible"], rbm, clf, x_test, prop,
-                        bio_s if name in ("oscillation", "constant") else None, n_common, seed)
+                        bio_s if name in ("oscillation", "constant") else None, n_common, seed,
+                        ref=ref)
         if "info" in r:
             st["info"] = r["info"]
         else:
@@ -419,60 +406,10 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
         out["ratio_confident_switches_per_s"] = os_ / cs if cs else None
         out["isl_difference"] = (out["samplers"]["oscillation"]["isl"]
                                  - out["samplers"]["constant"]["isl"])
+        c = out["samplers"]["constant"]["mode_switches_per_1000"]
+        o = out["samplers"]["oscillation"]["mode_switches_per_1000"]
+        out["mode_switches_oscillation_per_1000"] = o
+        out["mode_switches_constant_per_1000"] = c
+        out["ratio_mode_switches_per_1000"] = o / c if c else None
     out["_oscillation_run"] = runs["oscillation"]
     return out
-
-
-def heatmap(rbm: RBM, tmap: TemperatureMap, base: Calibration, *, trough_hz: float = 3000.0,
-            frequencies_hz=(1.0, 4.0, 10.0, 30.0, 80.0), amplitudes_hz=(1500.0, 4500.0),
-            duration_ms: float = 1500.0, chains: int = 4, seed: int = 0, read_T: float = 1.02,
-            device: str = "cpu", progress=None, checkpoint=None) -> dict:
-    """Item 4: oscillations with the trough fixed at ``trough_hz`` over frequency x amplitude,
-    each against constant noise of its own mean rate (mapped at that rate), from the same
-    data images. ISL uses a common number of samples over all cells (the smallest)."""
-    clf = metrics.mnist_classifier("builtin")
-    x_test, prop = evaluation_data()
-    init = initial_images(rbm, chains, seed)
-    bio_s = chains * duration_ms / 1000.0
-    runs, consts = [], {}
-    for a in amplitudes_hz:
-        mean = trough_hz + a
-        consts[a] = run_lif(rbm, tmap, base, Rhythm(mean), duration_ms=duration_ms,
-                            chains=chains, seed=seed, device=device, init=init)
-        if progress:
-            progress(f"constant {mean:g} Hz done ({consts[a]['wall_s']:.0f} s)")
-        for f in frequencies_hz:
-            r = run_lif(rbm, tmap, base, Rhythm(mean, a, f), duration_ms=duration_ms,
-                        chains=chains, seed=seed, read_T=read_T, device=device, init=init)
-            runs.append((a, f, r))
-            if progress:
-                progress(f"A={a:g} Hz f={f:g} Hz done ({r['wall_s']:.0f} s)")
-            if checkpoint:
-                checkpoint({"amplitude_hz": a, "frequency_hz": f,
-                            "visible": r["visible"], "times_ms": r["times_ms"]})
-    n_common = min(min(r["visible"].shape[0] * r["visible"].shape[1] for *_, r in runs),
-                   min(c["visible"].shape[0] * c["visible"].shape[1] for c in consts.values()))
-    cells = []
-    baselines = {}
-    for a, c in consts.items():
-        baselines[a] = statistics(c["visible"], rbm, clf, x_test, prop, bio_s, n_common, seed)
-    for a, f, r in runs:
-        st = statistics(r["visible"], rbm, clf, x_test, prop, bio_s, n_common, seed)
-        b = baselines[a]
-        cells.append({"amplitude_hz": a, "frequency_hz": f, "mean_hz": trough_hz + a,
-                      "temperature_max": float(tmap.with_reference(trough_hz).temperature(
-                          trough_hz + 2 * a)), "stats": st,
-                      "ratio_confident_switches_per_s": (st["confident_switches_per_s"]
-                                                         / b["confident_switches_per_s"]
-                                                         if b["confident_switches_per_s"]
-                                                         else None),
-                      "ratio_confident_switches_per_1000": (
-                          st["confident_switches_per_1000"] / b["confident_switches_per_1000"]
-                          if b["confident_switches_per_1000"] else None),
-                      "isl_minus_constant": st["isl"] - b["isl"]})
-    return {"parameters": {"trough_hz": trough_hz, "frequencies_hz": list(frequencies_hz),
-                           "amplitudes_hz": list(amplitudes_hz), "duration_ms_per_chain":
-                           duration_ms, "chains": chains, "seed": seed, "read_T": read_T,
-                           "isl_samples": n_common, "coupling_scales": [
-                               base.weight_scale_exc, base.weight_scale_inh]},
-            "constant": {str(a): b for a, b in baselines.items()}, "cells": cells}
