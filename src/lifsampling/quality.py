@@ -4,8 +4,9 @@ r"""Generative quality of binary MNIST image samples in the feature space of one
   (softmax) shipped as ``lifsampling/data/mnist_feature_mlp.npz`` (pickle-free npz, SHA-256
   checked on load against :data:`FEATURE_MLP_SHA256`; trained once, deterministically, by
   ``scripts/train_feature_classifier.py`` on all 60,000 MNIST training images binarised at 0.5;
-  its ``meta`` records the training settings and test accuracy). Features are the 256 hidden
-  ReLU activations.
+  its ``meta`` records the training settings; 98.6 % accuracy on the 10,000 binarised test
+  images). Features are the 256 hidden ReLU activations (one unit is dead on MNIST: singular
+  covariances are expected and handled).
 * :func:`frechet_distance` / :func:`fd` — Fréchet distance between Gaussians fitted to two
   feature sets (Heusel et al. 2017, "GANs trained by a two time-scale update rule converge to a
   local Nash equilibrium", NeurIPS; the "FID" with this MLP in place of Inception):
@@ -38,7 +39,7 @@ from .io import read_npz
 
 FEATURE_MLP_FILE = "mnist_feature_mlp.npz"
 #: SHA-256 of the shipped weights file (the file's bytes).
-FEATURE_MLP_SHA256 = "4e6deb514edff3d9060c8e1ac67ad98aa84379e74f8d4518fc8a8ce11acfdb92"
+FEATURE_MLP_SHA256 = "7257523b575dde4d27e4a5b6de9c2b871f8603dc04ee33f531d8ad9486a43785"
 
 N_PIXELS = 784
 N_HIDDEN = 256
