@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -188,6 +189,11 @@ def check_out_dir(out_dir: Path) -> Path:
         raise ValueError(f"--out {out_dir}: {probe} is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out_dir} is not writable")
+    try:  # permissions can lie (root, read-only mounts, /proc): try, and leave nothing behind
+        with tempfile.TemporaryDirectory(dir=probe, prefix=".lifsampling-probe-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {out_dir} is not writable ({exc.strerror or exc})") from None
     return out_dir
 
 
