@@ -120,7 +120,9 @@ def _mnist_params(config: ClaimConfig) -> dict:
     from dataclasses import asdict
 
     from ..calcium_mnist import MnistConfig
+    from .classical import require_full_mnist
 
+    require_full_mnist(config)
     q = config.quick
     base = asdict(MnistConfig())
     for k in ("seed", "device", "n_train", "n_test", "n_classes"):

@@ -13,6 +13,15 @@ import numpy as np
 from . import Claim, ClaimConfig, register
 
 
+def require_full_mnist(config: ClaimConfig) -> None:
+    """Full runs need full MNIST: fail before the run directory is made, with the message of
+    :func:`lifsampling.datasets.load_mnist` (FileNotFoundError), if it cannot be found."""
+    if not config.quick:
+        from ...datasets import load_mnist
+
+        load_mnist("mnist", download=False, verify=False)
+
+
 def _device(name: str):
     from ...engine import resolve_device
 
@@ -54,6 +63,7 @@ def _train_params(quick: bool, hidden_quick: int, epochs_quick: int) -> dict:
 
 # --------------------------------------------------------------------------- rbm-accuracy
 def _acc_params(config: ClaimConfig) -> dict:
+    require_full_mnist(config)
     p = _train_params(config.quick, hidden_quick=100, epochs_quick=1)
     p["seeds"] = config.seed_list(full=10, quick=3)
     p["seed_meaning"] = "training seed (initial weights, PCD chains, minibatch order)"
@@ -103,6 +113,7 @@ register(Claim(
 
 # --------------------------------------------------------------------------- ais
 def _ais_params(config: ClaimConfig) -> dict:
+    require_full_mnist(config)
     q = config.quick
     p = {"model": _train_params(q, hidden_quick=12, epochs_quick=1),
          "ais_runs": 100, "ais_betas": 1000 if q else 14500,
