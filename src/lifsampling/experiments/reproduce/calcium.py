@@ -90,7 +90,10 @@ def _run_proto(config: ClaimConfig) -> dict:
                 "documented_stdp_dw": {"-10.0": -1.38, "0.0": 2.40, "10.0": 1.34},
                 "gb_crossover_hz": gb_mean, "gb_crossover_ci95": gb_ci,
                 "gb_crossover_seeds": [r["seed"] for r in gb_runs],
-                "gb_documented_bracket_hz": [10.0, 20.0]}}
+                # docs/calcium.md §2 (100 repetitions, one seed): ratio 0.85 at 10 Hz, 1.03
+                # at 20 Hz, 1.37 at 40 Hz; 10 seeds x 100 repetitions put the crossover at
+                # ~20 Hz, i.e. the table's 1.03 at 20 Hz is within its noise
+                "gb_documented_ratio_minus10": {"10": 0.85, "20": 1.03, "40": 1.37}}}
 
 
 def _plot(freqs, dw, f_cross, path) -> None:
