@@ -72,6 +72,7 @@ def reproduce(
     ci_s = f" (95 % CI {ci[0]:.4g}..{ci[1]:.4g})" if ci else ""
     ref = summary["reference"]
     ref_s = "" if ref is None else f"; documented {ref:g}"
-    typer.echo(f"{summary['claim']}: {_fmt(summary['figure'])} {summary['unit']}{ci_s} over "
-               f"{len(summary['seeds'])} seed(s){ref_s}{' [quick]' if quick else ''}; "
-               f"{summary['run_dir']}")
+    n = len(summary["seeds"])
+    seeds_s = f" over {n} seed{'s' if n > 1 else ''}" if n else ""
+    typer.echo(f"{summary['claim']}: {_fmt(summary['figure'])} {summary['unit']}{ci_s}"
+               f"{seeds_s}{ref_s}{' [quick]' if quick else ''}; {summary['run_dir']}")
