@@ -55,6 +55,48 @@ def test_mean_ci95():
         mean_ci95([])
 
 
+def _fake(monkeypatch, run, seeded=True):
+    from lifsampling.experiments import reproduce
+
+    claims()  # load the real ones first
+    c = reproduce.Claim(name="fake-claim", summary="s", doc="d", reference=1.0, unit="u",
+                        run=run, parameters=lambda cfg: {"n": cfg.seed_list(10, 3)},
+                        seeded=seeded)
+    monkeypatch.setitem(reproduce._REGISTRY, "fake-claim", c)
+    return c
+
+
+def test_run_claim_contract(tmp_path, monkeypatch):
+    def run(cfg):
+        assert cfg.run_dir is not None and (cfg.run_dir / "config.json").is_file()
+        seeds = cfg.seed_list(10, 3)
+        return {"figure": 2.0, "per_seed": [{"seed": s, "value": 1.0 + s} for s in seeds],
+                "extras": {"extra": 5}, "raw": {"x": [1, 2]}}
+
+    _fake(monkeypatch, run)
+    s = run_claim("fake-claim", ClaimConfig(quick=True, seeds=4, out_dir=tmp_path / "new"))
+    assert s["claim"] == "fake-claim" and s["figure"] == 2.0 and s["seeds"] == [0, 1, 2, 3]
+    assert s["extra"] == 5 and s["unit"] == "u" and s["reference"] == 1.0 and s["quick"]
+    lo, hi = s["ci95"]
+    assert 1.0 <= lo < 2.5 < hi <= 4.0  # bootstrap interval of the mean of 1, 2, 3, 4
+    d, cfg, res = _files(s)
+    assert d.parent == tmp_path / "new" and cfg["parameters"] == {"n": [0, 1, 2, 3]}
+    assert cfg["seeds_requested"] == 4 and res["raw"] == {"x": [1, 2]}
+    assert len(res["per_seed"]) == 4 and not (d / "error.json").exists()
+
+
+def test_failed_run_leaves_error_json_and_no_results(tmp_path, monkeypatch):
+    def run(cfg):
+        raise RuntimeError("boom")
+
+    _fake(monkeypatch, run)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_claim("fake-claim", ClaimConfig(out_dir=tmp_path))
+    (d,) = tmp_path.iterdir()
+    assert (d / "config.json").is_file() and not (d / "results.json").exists()
+    assert "boom" in json.loads((d / "error.json").read_text())["error"]
+
+
 def _run_cli(monkeypatch, capsys, *args):
     """The real entry point (its error handling included), in this process."""
     from lifsampling.cli import _app

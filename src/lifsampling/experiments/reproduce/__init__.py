@@ -4,7 +4,8 @@ A :class:`Claim` names a documented figure (``reference``, in ``unit``, from ``d
 ``run(config) -> dict`` that recomputes it. :func:`run_claim` gives every run its own directory
 ``<out_dir>/<claim>-<UTC YYYYmmddTHHMMSSZ>/`` holding ``config.json`` (written first: all
 parameters, seeds, versions), the figures, and ``results.json`` (per-seed raw results and the
-summary, written last). Files go through :mod:`lifsampling.io` (atomic).
+summary, written last; a run that fails or is interrupted writes ``error.json`` instead).
+Files go through :mod:`lifsampling.io` (atomic).
 
 Contract of ``Claim.run(config)``: it returns a dict with
 
@@ -239,7 +240,12 @@ def run_claim(name: str, config: ClaimConfig) -> dict:
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     })
     t0 = time.perf_counter()
-    out = claim.run(cfg)
+    try:
+        out = claim.run(cfg)
+    except BaseException as exc:  # a run that did not finish says so (no results.json)
+        write_json(run_dir / "error.json", {"error": f"{type(exc).__name__}: {exc}",
+                                            "wall_s": round(time.perf_counter() - t0, 2)})
+        raise
     wall = time.perf_counter() - t0
     if "figure" not in out:
         raise RuntimeError(f"claim {claim.name} returned no figure")
