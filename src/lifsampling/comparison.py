@@ -166,7 +166,7 @@ def sample_statistics(pixels, ref: EvaluationData, *, rbm: RBM | None = None, vi
         "rhat_mean_pixel": rh_pix, "rhat_classes": rh_cls,
         "ess_classes": diag.get("ess_classes", math.nan),
     }
-    if rbm is not None and visible is not None and chains > 1:
+    if rbm is not None and visible is not None and chains > 1 and n >= 4:
         v = torch.as_tensor(np.asarray(visible, dtype=np.float32)).reshape(chains * n, -1)
         fe = rbm.free_energy(v.to(rbm.dtype)).reshape(chains, n).double().numpy()
         out["rhat_free_energy"] = metrics.split_rhat(fe)
@@ -368,7 +368,7 @@ def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
         ref_wall = out["wall_s"][ref_name]
         out["equal_time_wall_s"] = ref_wall
         for name in cfg.samplers:
-            if name in SPIKING:  # the spiking samplers are their own equal-time runs
+            if name in SPIKING or name == ref_name:  # these are their own equal-time runs
                 out["equal_time"][name] = out["equal_samples"][name]
                 continue
             sampler, r = runs[name]
@@ -378,7 +378,8 @@ def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
                 out["equal_time"][name] = {"skipped": "fewer than 2 samples at beta = 1 in "
                                            "the time budget", "sweeps": e["sweeps"]}
                 continue
-            b = int(round(cfg.burn_in_fraction * e["states"].shape[1]))
+            S = e["states"].shape[1]
+            b = burn if S == n_total else int(round(cfg.burn_in_fraction * S))
             s = e["states"][:, b:]
             st = sample_statistics(s[..., :784].numpy(), ref, rbm=rbm,
                                    visible=s[..., :rbm.n_visible].numpy(), seed=seed)
