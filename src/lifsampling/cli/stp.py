@@ -113,12 +113,11 @@ def _check_out_dir(out: Path) -> None:
 
 
 def _log_row(json_out: bool):
-    def log(seed, name, budget, st):
-        if not json_out:
-            typer.echo(f"seed {seed} {name} ({budget}): mode switches/1000 "
-                       f"{st['mode_switches_per_1000']:.2f}, precision {st['precision']:.3f}, "
-                       f"recall {st['recall']:.3f}, FD {st['fd']:.1f}, mean pixel "
-                       f"{st['mean_pixel']:.3f}", err=True)
+    def log(seed, name, budget, st):  # progress on stderr, also with --json
+        typer.echo(f"seed {seed} {name} ({budget}): mode switches/1000 "
+                   f"{st['mode_switches_per_1000']:.2f}, precision {st['precision']:.3f}, "
+                   f"recall {st['recall']:.3f}, FD {st['fd']:.1f}, mean pixel "
+                   f"{st['mean_pixel']:.3f}, wall {st['wall_s']:.1f} s", err=True)
     return log
 
 

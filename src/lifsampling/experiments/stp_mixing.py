@@ -57,7 +57,8 @@ def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
     """Run every sampler for every seed through the harness; returns
     :func:`lifsampling.comparison.run_comparison`'s result.
 
-    With ``out_dir``: writes ``stp_mixing.json`` (config, per-seed raw results, summary),
+    With ``out_dir``: writes ``per_seed/seed_<k>.json`` as each seed finishes, then
+    ``stp_mixing.json`` (config, per-seed raw results, summary),
     ``samples.npz`` (visible states of the first seed, uint8), the sample grid
     ``stp_samples.png``, the class traces ``stp_classes.png`` and a GIF of the STP (or first)
     chains ``stp_dream.gif``.
@@ -71,12 +72,20 @@ def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
     cfg.validate()
     rbm = rbm.to(device="cpu")
     data = data or default_data(rbm)
+
+    def save_seed(r: dict) -> None:  # each seed's raw result as soon as it exists
+        if out_dir is not None:
+            write_json(Path(out_dir) / "per_seed" / f"seed_{r['seed']}.json",
+                       {k: v for k, v in r.items() if k != "states"})
+
     first = run_seed(rbm, calibration, data, cfg, cfg.seeds[0], keep_states=True, log=log)
     states = first.pop("states")
+    save_seed(first)
     rest = ComparisonConfig(**{**cfg.__dict__, "seeds": cfg.seeds[1:]}) \
         if len(cfg.seeds) > 1 else None
     if rest is not None:
-        res = run_comparison(rbm, calibration, rest, ref=data, log=log, progress=progress)
+        res = run_comparison(rbm, calibration, rest, ref=data, log=log, progress=progress,
+                             on_seed=save_seed)
         per_seed = [first] + res["per_seed"]
     else:
         per_seed = [first]
