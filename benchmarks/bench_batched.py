@@ -50,7 +50,11 @@ PRIOR_BYTES_PER_SYNAPSE = {"kernel": 0.0, "torch": 0.0, "brian2-standalone": 80.
                            "brian2-cython": 80.0, "nest": 120.0}
 BASE_RSS_MIB = 600.0
 WARMUP_MS = 10.0  # untimed, part of the build: Brian2 runtime and NEST (ours: 1 ms)
-MIN_MS = {"nest": 20.0}  # NEST is slow enough that 50 ms x 64 chains takes minutes
+MIN_MS = {"nest": 20.0}
+# Waiting OpenMP threads sleep instead of spinning. On a machine whose cores other jobs share,
+# spinning makes every barrier wait for a descheduled sibling: Brian2's standalone binary with 2
+# threads ran 60x slower (0.005 instead of 0.3 chain-bio-s/s at B = 1) with the default policy.
+OMP_WAIT_POLICY = "PASSIVE"  # NEST is slow enough that 50 ms x 64 chains takes minutes
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,7 +300,8 @@ def _tree_rss_bytes(pid: int) -> int:
 def _subprocess(call: str, threads: int, kill_bytes: int, timeout_s: float) -> dict:
     code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench_batched as b; "
             f"print('RESULT ' + json.dumps({call}))")
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # (MKL_NUM_THREADS=2 as well made NEST 3.10 with 2 threads crash with a segfault)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY=OMP_WAIT_POLICY)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     killed: list[str] = []
@@ -402,8 +407,8 @@ def main() -> None:
                     help="duration = this x the expected throughput / B (expected: measured at "
                          "the previous B of the same simulator and thread count)")
     ap.add_argument("--min-ms", type=float, default=50.0)
-    ap.add_argument("--max-ms-ours", type=float, default=40_000.0)
-    ap.add_argument("--max-ms-ref", type=float, default=2000.0)
+    ap.add_argument("--max-ms-ours", type=float, default=20_000.0)
+    ap.add_argument("--max-ms-ref", type=float, default=500.0)
     ap.add_argument("--rss-limit-gib", type=float, default=12.0,
                     help="skip configurations estimated above this peak RSS")
     ap.add_argument("--rss-kill-gib", type=float, default=14.0,
@@ -414,6 +419,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "batched_cpu.json")
     ap.add_argument("--table", type=Path, metavar="JSON",
                     help="only print the markdown tables of a results file")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the rows of --out, replacing those measured again")
     a = ap.parse_args()
     if a.table:
         print(markdown_tables(json.loads(a.table.read_text())))
@@ -430,6 +437,12 @@ def main() -> None:
     rss_points: dict[tuple[str, int], list[tuple[int, float]]] = {}
     expect: dict[tuple[str, int], float] = {}
     failed: dict[tuple[str, int], str] = {}
+    if a.append and a.out.exists():  # the guards start from the configurations kept
+        for r in sorted(json.loads(a.out.read_text())["rows"], key=lambda r: r["chains"]):
+            if "chain_bio_s_per_wall_s" in r and r["chains"] < min(a.chains):
+                rss_points.setdefault((r["sim"], r["threads"]), []).append(
+                    (r["chains"], _peak_mib(r)))
+                expect[(r["sim"], r["threads"])] = r["chain_bio_s_per_wall_s"]
     for chains in sorted(a.chains):
         for threads in a.threads:
             for sim in a.sims:
@@ -480,6 +493,11 @@ def main() -> None:
                 partial.parent.mkdir(parents=True, exist_ok=True)
                 partial.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
 
+    if a.append and a.out.exists():
+        again = {(r["sim"], r["chains"], r["threads"]) for r in rows}
+        kept = [r for r in json.loads(a.out.read_text())["rows"]
+                if (r["sim"], r["chains"], r["threads"]) not in again]
+        rows = sorted(kept + rows, key=lambda r: (r["chains"], r["threads"], SIMS.index(r["sim"])))
     # ratios ours / reference at the same B and thread count
     ok = [r for r in rows if "chain_bio_s_per_wall_s" in r]
     for r in ok:
@@ -502,7 +520,8 @@ def main() -> None:
                          "jobs: absolute times are upper bounds; compare ratios within one run)",
               "python": platform.python_version(), "torch": torch.__version__,
               "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "synapses_per_chain": n_syn_chain, "neurons_per_chain": int(w.shape[0]),
+              "omp_wait_policy": OMP_WAIT_POLICY, "synapses_per_chain": n_syn_chain,
+              "neurons_per_chain": int(w.shape[0]),
               "throughput_unit": "chain-biological-seconds per wall-second, all chains together "
                                  "(best of the repeats; every repeat under *_runs)",
               "largest_B_measured": largest, "args": {k: (str(v) if isinstance(v, Path) else v)
