@@ -297,6 +297,9 @@ def load_rbm(path, device=None, dtype=torch.float32) -> tuple[RBM, dict]:
         header = json.loads(str(d["header"]))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: model header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: model header must be a JSON object, got "
+                         f"{type(header).__name__}")
     if header.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path} is not an RBM model file (format {header.get('format')!r})")
     W, bv, bh = d["W"], d["b_v"], d["b_h"]

@@ -44,6 +44,30 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
     return vals
 
 
+def output_file(path):
+    """Typer callback of an output-file option: checked before the command runs."""
+    from ..io import check_output_path
+
+    if path is None:
+        return None
+    try:
+        return check_output_path(path, "file")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def output_dir(path):
+    """Typer callback of an output-folder option: checked before the command runs."""
+    from ..io import check_output_path
+
+    if path is None:
+        return None
+    try:
+        return check_output_path(path, "dir")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def print_json(obj: Any) -> None:
     """Print a JSON object (numpy/torch scalars converted) on stdout."""
     typer.echo(json.dumps(obj, indent=2, default=_to_builtin))
@@ -61,9 +85,14 @@ def run() -> None:
     """Entry point: user errors become ``error: <message>`` on stderr and exit status 2."""
     try:
         app(standalone_mode=False)
-    except (UserError, ValueError, FileNotFoundError, MemoryError, KeyError) as exc:
+    except (UserError, ValueError, FileNotFoundError, MemoryError, KeyError,
+            OverflowError) as exc:
         msg = exc.args[0] if exc.args else type(exc).__name__
         typer.echo(f"error: {msg}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # unwritable/odd paths the checks did not foresee: one line
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or type(exc).__name__}{where}", err=True)
         sys.exit(2)
     except typer.Abort:
         typer.echo("aborted", err=True)

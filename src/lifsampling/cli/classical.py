@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
+from ._app import app, fail, output_file, print_json
 
 
 def _threads(n: int) -> None:
@@ -49,7 +49,8 @@ def _classification_data(data: str, binarization: str, seed: int):
 
 @app.command("train-rbm")
 def train_rbm_cmd(
-    out: Path = typer.Option(..., "--out", help="model file to write (npz)"),
+    out: Path = typer.Option(..., "--out", help="model file to write (npz)",
+                             callback=output_file),
     hidden: int = typer.Option(500, "--hidden", help="number of hidden units"),
     epochs: int = typer.Option(20, "--epochs", help="passes over the training set"),
     data: str = typer.Option("builtin", "--data",
@@ -177,7 +178,7 @@ def sample_cmd(
     model: Path = typer.Argument(..., help="model file (npz) from train-rbm"),
     sampler: str = typer.Option("gibbs", "--sampler", help="gibbs|ast|pt"),
     n: int = typer.Option(1000, "--n", help="samples per chain"),
-    out: Path = typer.Option(..., "--out", help="output npz"),
+    out: Path = typer.Option(..., "--out", help="output npz", callback=output_file),
     chains: int = typer.Option(1, "--chains"),
     burn_in: int = typer.Option(100, "--burn-in", help="sweeps (gibbs, pt) / steps (ast)"),
     beta_min: float = typer.Option(0.8, "--beta-min", help="lowest inverse temperature"),

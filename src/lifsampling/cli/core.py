@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
+from ._app import app, fail, output_file, print_json
 
 
 def _check_device(device: str) -> None:
@@ -42,8 +43,10 @@ def calibrate(
     couplings: bool = typer.Option(False, help="also measure the exc/inh weight scales"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
-    out: Path = typer.Option(None, help="write the calibration JSON here"),
-    plot: Path = typer.Option(None, help="write the activation-function plot (PNG) here"),
+    out: Path = typer.Option(None, help="write the calibration JSON here",
+                             callback=output_file),
+    plot: Path = typer.Option(None, help="write the activation-function plot (PNG) here",
+                              callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Measure the activation function p(z=1) vs the leak potential and fit a logistic."""
@@ -57,8 +60,8 @@ def calibrate(
         fail(f"unknown preset {preset!r}; choose one of {', '.join(NEURON_PRESETS)}")
     if points < 5:
         fail(f"--points must be >= 5, got {points}")
-    if not duration_ms > 0:
-        fail(f"--duration-ms must be > 0, got {duration_ms}")
+    if not (duration_ms > 0 and math.isfinite(duration_ms)):
+        fail(f"--duration-ms must be a finite number > 0, got {duration_ms}")
     if chains < 1:
         fail(f"--chains must be >= 1, got {chains}")
     if (low_mv is None) != (high_mv is None):
@@ -110,7 +113,8 @@ def sample_bm(
                                    "correction (default: --duration-ms)"),
     pilot_iterations: int = typer.Option(2, help="pilot runs of the bias correction"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
-    plot: Path = typer.Option(None, help="write D_KL vs sampling time (PNG) here"),
+    plot: Path = typer.Option(None, help="write D_KL vs sampling time (PNG) here",
+                              callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Sample random Boltzmann machines (W, b uniform in [-1, 1]) with LIF neurons and Gibbs,
@@ -122,15 +126,15 @@ def sample_bm(
         fail(f"--units must be between 1 and 16, got {units}")
     if machines < 1:
         fail(f"--machines must be >= 1, got {machines}")
-    if not duration_ms > 0:
-        fail(f"--duration-ms must be > 0, got {duration_ms}")
+    if not (duration_ms > 0 and math.isfinite(duration_ms)):
+        fail(f"--duration-ms must be a finite number > 0, got {duration_ms}")
     if chains < 1:
         fail(f"--chains must be >= 1, got {chains}")
     if synapses not in ("renewing", "additive"):
         fail(f"--synapses must be renewing or additive, got {synapses!r}")
     if correction not in CORRECTIONS:
         fail(f"--correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
-    if pilot_ms is not None and not pilot_ms > 0:
+    if pilot_ms is not None and not (pilot_ms > 0 and math.isfinite(pilot_ms)):
         fail(f"--pilot-ms must be > 0, got {pilot_ms}")
     if pilot_iterations < 1:
         fail(f"--pilot-iterations must be >= 1, got {pilot_iterations}")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, print_json
+from ._app import app, output_dir, print_json
 
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("lifsampling-demo"), help="folder for figures and results"),
+    out: Path = typer.Option(Path("lifsampling-demo"), help="folder for figures and results",
+                             callback=output_dir),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
 ) -> None:

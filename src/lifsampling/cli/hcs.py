@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, parse_floats, print_json
+from ._app import app, fail, output_file, parse_floats, print_json
 
 
 @app.command("hcs-compare")
@@ -32,10 +32,11 @@ def hcs_compare(
     kl_calibration: Path = typer.Option(None, help="simulated calibration JSON for --kl "
                                         "(default: the shipped sbs one)"),
     kl_duration_ms: float = typer.Option(100_000.0, help="sampling time per machine for --kl"),
-    plot: Path = typer.Option(Path("hcs_compare.png"), help="comparison plot (PNG)"),
+    plot: Path = typer.Option(None, help="comparison plot (PNG)", callback=output_file),
     theory_plot: Path = typer.Option(None, help="also plot the theory alone (sbs neuron, 3 kHz, "
                                      "1 nS): activation, P_n, T_n (PNG)"),
-    out: Path = typer.Option(None, help="write all curves and numbers as JSON here"),
+    out: Path = typer.Option(None, help="write all curves and numbers as JSON here",
+                             callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Compare the HCS theory of the activation function with simulated activation functions
@@ -83,13 +84,14 @@ def hcs_compare(
     if curves:
         results = run_grid(configs, points=points, duration_ms=duration_ms, chains=chains,
                            dt_ms=dt_ms, seed=seed, e_leak_range_mV=rng, progress=not json_out)
-        plot_comparison(results, plot)
+        if plot is not None:
+            plot_comparison(results, plot)
     summary = {"curves": [{k: r[k] for k in ("name", "max_abs_error", "max_abs_z",
                                              "max_sim_se", "max_abs_error_no_filtering",
                                              "tau_eff_over_tau_syn", "g_syn_over_g_leak",
                                              "fit")} for r in results],
                "max_abs_error": {r["name"]: r["max_abs_error"] for r in results},
-               "plot": str(plot) if curves else None}
+               "plot": str(plot) if curves and plot is not None else None}
     if theory_plot is not None:
         from ..experiments.hcs_compare import plot_theory
         from ..params import SBS_TUTORIAL_NEURON, SBS_TUTORIAL_NOISE

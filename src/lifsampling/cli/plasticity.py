@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, parse_floats, print_json
+from ._app import app, fail, output_dir, output_file, parse_floats, print_json
 
 
 @app.command("plasticity-protocol")
@@ -82,8 +82,10 @@ def train_calcium_mnist(
     pool: int = typer.Option(10, help="output neurons per class"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    out: Path = typer.Option(None, help="write weights (npz) + results (json) to this folder"),
-    figures: Path = typer.Option(None, help="save the learned weights per class as a PNG here"),
+    out: Path = typer.Option(None, help="write weights (npz) + results (json) to this folder",
+                             callback=output_dir),
+    figures: Path = typer.Option(None, help="save the learned weights per class as a PNG here",
+                                 callback=output_file),
     config: str = typer.Option(None, help="JSON object overriding MnistConfig fields, e.g. "
                                "'{\"c_d1\": -0.05, \"theta_stop_high\": 0.5}'"),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
@@ -128,8 +130,10 @@ def train_calcium_mnist(
 
 @app.command("plasticity-figures")
 def plasticity_figures(
-    out: Path = typer.Option(Path("out/calcium"), help="folder for the JSON results"),
-    figures: Path = typer.Option(Path("docs/figures"), help="folder for the PNG figures"),
+    out: Path = typer.Option(Path("out/calcium"), help="folder for the JSON results",
+                             callback=output_dir),
+    figures: Path = typer.Option(Path("docs/figures"), help="folder for the PNG figures",
+                                 callback=output_dir),
     reps: int = typer.Option(100, help="repetitions per protocol condition"),
     correlation: bool = typer.Option(True, help="also run the correlated-spiking experiment"),
     duration_ms: float = typer.Option(2_000.0, help="correlation: simulated time per run"),

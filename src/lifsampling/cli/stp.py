@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, parse_floats, print_json
+from ._app import app, fail, output_dir, output_file, parse_floats, print_json
 
 
 def _setup(threads: int, device: str) -> None:
@@ -57,7 +57,8 @@ def classify_spiking_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
-    out: Path = typer.Option(None, "--out", help="write the result JSON here"),
+    out: Path = typer.Option(None, "--out", help="write the result JSON here",
+                             callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Classify MNIST test images with the spiking network (image clamped, labels read out)."""
@@ -136,7 +137,8 @@ def stp_mixing_cmd(
                                     help="also compare at the STP run's wall time"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
-    out: Path = typer.Option(Path("out/stp/mixing"), "--out", help="folder for results"),
+    out: Path = typer.Option(Path("out/stp/mixing"), "--out", help="folder for results",
+                             callback=output_dir),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """LIF+STP, LIF, Gibbs, AST and PT on one RBM: quality and mixing at equal samples and
@@ -177,7 +179,7 @@ def stp_sweep_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
-    out: Path = typer.Option(Path("out/stp/sweep"), "--out"),
+    out: Path = typer.Option(Path("out/stp/sweep"), "--out", callback=output_dir),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Sweep U_SE x tau_rec: confident switches, ISL and mean pixel as heat maps."""
@@ -211,7 +213,7 @@ def stp_imbalance_cmd(
     seeds: str = SEEDS_OPT,
     device: str = DEV_OPT,
     threads: int = THR_OPT,
-    out: Path = typer.Option(Path("out/stp/imbalance"), "--out"),
+    out: Path = typer.Option(Path("out/stp/imbalance"), "--out", callback=output_dir),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """TV distance of the class histogram to the training proportions (and the other

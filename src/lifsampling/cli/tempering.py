@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, parse_floats, print_json
+from ._app import app, fail, output_file, parse_floats, print_json
 
 
 def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
@@ -44,8 +44,10 @@ def tempering(
                                      "default_calibration)"),
     temperature_map: Path = typer.Option(None, help="u0/alpha vs rate map JSON (default: HCS "
                                          "theory anchored to the calibration at its rate)"),
-    grid: Path = typer.Option(None, help="write a sample grid over one cycle here (PNG)"),
-    out: Path = typer.Option(None, help="write the full result here (JSON)"),
+    grid: Path = typer.Option(None, help="write a sample grid over one cycle here (PNG)",
+                              callback=output_file),
+    out: Path = typer.Option(None, help="write the full result here (JSON)",
+                             callback=output_file),
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu", help="cpu|cuda|auto"),
     json_out: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
@@ -133,8 +135,9 @@ def temperature_map_cmd(
     measure: bool = typer.Option(True, help="simulate (--no-measure: HCS theory only)"),
     points: int = typer.Option(25), duration_ms: float = typer.Option(10_000.0),
     chains: int = typer.Option(2), seed: int = typer.Option(0),
-    plot: Path = typer.Option(None, help="alpha and T vs rate figure (PNG)"),
-    out: Path = typer.Option(None, help="write the result (JSON)"),
+    plot: Path = typer.Option(None, help="alpha and T vs rate figure (PNG)",
+                              callback=output_file),
+    out: Path = typer.Option(None, help="write the result (JSON)", callback=output_file),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Activation slope alpha and midpoint u0 against the balanced background rate, with the

@@ -1,0 +1,72 @@
+"""A sweep of bad inputs across the commands: every one is refused with exactly one
+``error: ...`` line and exit status 2, before any work, and writes no file."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from lifsampling.cli import main
+
+
+@pytest.fixture()
+def place(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    np.savez(tmp_path / "listhdr.npz", W=np.zeros((3, 2)), b_v=np.zeros(3), b_h=np.zeros(2),
+             header=np.array(json.dumps([1, 2])))
+    (tmp_path / "adir").mkdir()
+    return tmp_path
+
+
+CASES = [
+    ("sample-bm --duration-ms inf", "finite"),
+    ("sample-bm --duration-ms nan", "finite"),
+    ("sample-bm --units 0", "--units"),
+    ("sample-bm --correction magic", "--correction"),
+    ("sample-bm --plot {d}/adir", "directory"),
+    ("evaluate {d}/listhdr.npz", "JSON object"),
+    ("evaluate /dev/null", "not a regular file"),
+    ("evaluate {d}/adir", "not a regular file"),
+    ("evaluate {d}/missing.npz", "not found"),
+    ("calibrate --out {d}/adir", "directory"),
+    ("calibrate --out {d}/afile/x.json", "not a folder"),
+    ("calibrate --out {d}/c.json --plot {d}/afile/p.png", "not a folder"),
+    ("calibrate --points 2", "--points"),
+    ("sample {d}/listhdr.npz --out {d}/afile/s.npz", "not a folder"),
+    ("train-rbm --out {d}/adir --epochs 1", "directory"),
+    ("stp-mixing {d}/listhdr.npz --out {d}/afile", "is a file"),
+    ("stp-mixing {d}/listhdr.npz --seeds x --out {d}/o", "--seeds"),
+    ("stp-mixing {d}/listhdr.npz --samplers gibbs,hmc --out {d}/o", "unknown sampler"),
+    ("classify-spiking {d}/listhdr.npz --out {d}/adir", "directory"),
+    ("tempering {d}/listhdr.npz --frequency-hz 10 --amplitude-hz 100 --out {d}/adir",
+     "directory"),
+    ("tempering {d}/listhdr.npz --frequency-hz 10 --amplitude-hz 5000 --mean-hz 3000",
+     "amplitude"),
+    ("hcs-compare --out {d}/adir", "directory"),
+    ("temperature-map --plot {d}/adir", "directory"),
+    ("reproduce nope --out {d}/r", "unknown claim"),
+    ("reproduce core-kl --seeds 0 --out {d}/r", "--seeds"),
+    ("reproduce core-kl --out {d}/afile", "not a directory"),
+    ("generative-quality {d}/afile", "not an npz"),
+    ("generative-quality /dev/null", "not a regular file"),
+    ("demo --out {d}/afile", "is a file"),
+    ("plasticity-protocol nope", "unknown protocol"),
+]
+
+
+@pytest.mark.parametrize("args, message", CASES, ids=[c[0].split()[0] + str(i)
+                                                      for i, c in enumerate(CASES)])
+def test_bad_input_is_one_line_and_writes_nothing(place, monkeypatch, capsys, args, message):
+    before = sorted(str(p.relative_to(place)) for p in place.rglob("*"))
+    monkeypatch.chdir(place)
+    monkeypatch.setattr(sys, "argv", ["lifsampling", *args.format(d=place).split()])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert sorted(str(p.relative_to(place)) for p in place.rglob("*")) == before
