@@ -18,6 +18,12 @@ def place(tmp_path):
     np.savez(tmp_path / "listhdr.npz", W=np.zeros((3, 2)), b_v=np.zeros(3), b_h=np.zeros(2),
              header=np.array(json.dumps([1, 2])))
     (tmp_path / "adir").mkdir()
+    from importlib import resources
+
+    cal = json.loads((resources.files("lifsampling") / "data" / "calibration_sbs.json")
+                     .read_text())
+    cal["p_on"] = cal["p_on"][:-1]
+    (tmp_path / "badcal.json").write_text(json.dumps(cal))
     return tmp_path
 
 
@@ -54,6 +60,7 @@ CASES = [
     ("generative-quality /dev/null", "not a regular file"),
     ("demo --out {d}/afile", "is a file"),
     ("plasticity-protocol nope", "unknown protocol"),
+    ("sample-bm --calibration {d}/badcal.json --duration-ms 100", "p_on values"),
 ]
 
 

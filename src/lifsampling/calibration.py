@@ -78,6 +78,11 @@ class Calibration:
                 weight_scale_inh=float(d.get("weight_scale_inh", 1.0)))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"{source} is not a valid calibration file: {exc}") from None
+        if len(cal.p_on) != len(cal.e_leak_mV) or len(cal.p_on) < 2:
+            raise ValueError(f"{source} has {len(cal.p_on)} p_on values for "
+                             f"{len(cal.e_leak_mV)} leak potentials (need the same number, >= 2)")
+        if not all(0.0 <= p <= 1.0 for p in cal.p_on):
+            raise ValueError(f"{source} has p_on values outside [0, 1]")
         scales = (cal.weight_scale_exc, cal.weight_scale_inh)
         if not all(math.isfinite(x) and x > 0 for x in scales):
             raise ValueError(f"{source} has invalid weight scales {scales}")
