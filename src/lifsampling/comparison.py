@@ -464,5 +464,26 @@ def with_stp(cfg: ComparisonConfig, U: float, tau_rec_ms: float) -> ComparisonCo
 
 
 __all__ = ["SAMPLER_NAMES", "TEMPERING_BETAS", "ComparisonConfig", "EvaluationData",
-           "SamplerOptions", "evaluation_data", "make_sampler", "mean_ci95",
+           "SamplerOptions", "evaluation_data", "make_sampler", "markdown_table", "mean_ci95",
            "run_comparison", "run_seed", "sample_statistics", "summarise", "with_stp"]
+
+
+def markdown_table(summary: dict, budget: str = "equal_samples", keys=HEADLINE_KEYS,
+                   digits: int = 3) -> str:
+    """A Markdown table of :func:`summarise`'s output for one budget: one row per sampler,
+    each cell "mean [lo, hi]" (bootstrap 95 % interval over seeds)."""
+    rows = summary.get(budget, {})
+    head = "| sampler | " + " | ".join(keys) + " |"
+    lines = [head, "|" + "---|" * (len(keys) + 1)]
+    for name, cell in rows.items():
+        vals = []
+        for k in keys:
+            c = cell.get(k)
+            if c is None or c["n"] == 0:
+                vals.append("–")
+                continue
+            m, ci = c["mean"], c["ci95"]
+            vals.append(f"{m:.{digits}g}" + (f" [{ci[0]:.{digits}g}, {ci[1]:.{digits}g}]"
+                                             if ci else ""))
+        lines.append(f"| {name} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
