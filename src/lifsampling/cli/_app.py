@@ -44,28 +44,25 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
     return vals
 
 
-def output_file(path):
-    """Typer callback of an output-file option: checked before the command runs."""
+def _checked_output(path, kind: str):
     from ..io import check_output_path
 
     if path is None:
         return None
     try:
-        return check_output_path(path, "file")
+        return check_output_path(path, kind)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def output_file(path):
+    """Typer callback of an output-file option: checked before the command runs."""
+    return _checked_output(path, "file")
 
 
 def output_dir(path):
     """Typer callback of an output-folder option: checked before the command runs."""
-    from ..io import check_output_path
-
-    if path is None:
-        return None
-    try:
-        return check_output_path(path, "dir")
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    return _checked_output(path, "dir")
 
 
 def print_json(obj: Any) -> None:

@@ -27,20 +27,26 @@ def _threads() -> None:
     torch.set_num_threads(1)
 
 
-@lru_cache(maxsize=2)
-def _quick_rbm(seed: int = 0):
-    """A 794-100 classification RBM trained by PCD on the built-in subset (seconds)."""
+def _train_quick(x, y, epochs: int, seed: int = 0):
+    """A 794-100 classification RBM trained by PCD on images x (uint8) with labels y."""
     import torch
 
     from ...boltzmann.train import TrainConfig, train_rbm
-    from ...datasets import binarize, load_mnist, with_labels
+    from ...datasets import binarize, with_labels
+
+    v = torch.from_numpy(with_labels(binarize(x), y))
+    cfg = TrainConfig(n_hidden=QUICK_HIDDEN, epochs=epochs, batch_size=20, lr=0.05,
+                      persistent=True, momentum=0.5, seed=seed)
+    return train_rbm(v, cfg, n_labels=10, progress=False)[0]
+
+
+@lru_cache(maxsize=2)
+def _quick_rbm(seed: int = 0):
+    """The quick claims' model: trained on the built-in subset in seconds."""
+    from ...datasets import load_mnist
 
     ds = load_mnist("builtin")
-    v = torch.from_numpy(with_labels(binarize(ds.x_train), ds.y_train))
-    cfg = TrainConfig(n_hidden=QUICK_HIDDEN, epochs=QUICK_EPOCHS, batch_size=20, lr=0.05,
-                      persistent=True, momentum=0.5, seed=seed)
-    rbm, _ = train_rbm(v, cfg, n_labels=10, progress=False)
-    return rbm
+    return _train_quick(ds.x_train, ds.y_train, QUICK_EPOCHS, seed)
 
 
 def pcd_model_path() -> Path:
@@ -220,18 +226,11 @@ def _imb_params(config):
 
 @lru_cache(maxsize=1)
 def _quick_imbalanced():
-    import torch
-
-    from ...boltzmann.train import TrainConfig, train_rbm
-    from ...datasets import binarize, class_proportions, imbalance, load_mnist, with_labels
+    from ...datasets import class_proportions, imbalance, load_mnist
 
     ds = load_mnist("builtin")
     x, y = imbalance(ds.x_train, ds.y_train, [1.0] * 5 + [0.1] * 5, seed=0)
-    v = torch.from_numpy(with_labels(binarize(x), y))
-    cfg = TrainConfig(n_hidden=QUICK_HIDDEN, epochs=QUICK_EPOCHS + 4, batch_size=20, lr=0.05,
-                      persistent=True, momentum=0.5, seed=0)
-    rbm, _ = train_rbm(v, cfg, n_labels=10, progress=False)
-    return rbm, class_proportions(y)
+    return _train_quick(x, y, QUICK_EPOCHS + 4), class_proportions(y)
 
 
 def _run_imb(config: ClaimConfig) -> dict:
