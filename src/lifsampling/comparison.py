@@ -53,10 +53,13 @@ MIN_RUN = 3
 
 def mean_ci95(values, seed: int = 0, n_resamples: int = 10_000) -> tuple[float, list | None]:
     """Mean of per-seed values and its bootstrap 95 % interval (percentile method,
-    ``scipy.stats.bootstrap``); None for fewer than 3 finite values or constant values."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    ``scipy.stats.bootstrap``); nan values are dropped; the interval is None for fewer than 3
+    values or when one is infinite (the mean is then inf)."""
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
     if v.size == 0:
         return float("nan"), None
+    if np.isinf(v).any():  # e.g. R-hat of chains that each keep one class
+        return float(v.mean()), None
     m = float(v.mean())
     if v.size < 3 or np.ptp(v) == 0:
         return m, None if v.size < 3 else [m, m]
