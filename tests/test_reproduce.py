@@ -310,9 +310,9 @@ def test_calcium_mnist_quick(quick_runs):
 def test_throughput_quick(quick_runs):
     s = quick_runs("throughput")
     _, _, res = _check_common(s, seeded=False)
-    # No timing assertions. Both simulators ran the same network: the mean rates agree within
-    # 4 combined standard errors (ours from the spread over 16 chains; Brian2's from the same
-    # per-time variance over its single 500 ms chain).
+    # No timing assertions. Both simulators ran the same 16 chains: the mean rates agree within
+    # 4 combined standard errors (ours from the spread over the 16 chains; Brian2's from the same
+    # per-time variance over its 500 ms, as one network of 16 copies).
     se = math.hypot(s["rate_se_hz_ours"], s["rate_se_hz_brian2"])
     assert abs(s["mean_rate_hz_ours"] - s["mean_rate_hz_brian2"]) < 4 * se
     assert s["mean_rate_hz_ours"] > 20.0 and res["raw"]["brian2"]["spikes"] > 0
