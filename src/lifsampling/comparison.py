@@ -51,10 +51,12 @@ CONFIDENCE = 0.9
 MIN_RUN = 3
 
 
-def mean_ci95(values, seed: int = 0, n_resamples: int = 10_000) -> tuple[float, list | None]:
-    """Mean of per-seed values and its bootstrap 95 % interval (percentile method,
-    ``scipy.stats.bootstrap``); nan values are dropped; the interval is None for fewer than 3
-    values or when one is infinite (the mean is then inf)."""
+def mean_ci95(values, seed: int = 0, n_resamples: int = 10_000,
+              methods: tuple[str, ...] = ("percentile",)) -> tuple[float, list | None]:
+    """Mean of per-seed values and its bootstrap 95 % interval (``scipy.stats.bootstrap``, the
+    first of ``methods`` that gives a finite interval, e.g. ("BCa", "percentile")); nan values
+    are dropped; the interval is None for fewer than 3 values or when one is infinite (the mean
+    is then inf)."""
     v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
     if v.size == 0:
         return float("nan"), None
@@ -63,11 +65,20 @@ def mean_ci95(values, seed: int = 0, n_resamples: int = 10_000) -> tuple[float, 
     m = float(v.mean())
     if v.size < 3 or np.ptp(v) == 0:
         return m, None if v.size < 3 else [m, m]
+    import warnings
+
     from scipy.stats import bootstrap
 
-    r = bootstrap((v,), np.mean, n_resamples=n_resamples, confidence_level=0.95,
-                  method="percentile", random_state=np.random.default_rng(seed))
-    return m, [float(r.confidence_interval.low), float(r.confidence_interval.high)]
+    rng = np.random.default_rng(seed)
+    for method in methods:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = bootstrap((v,), np.mean, n_resamples=n_resamples, confidence_level=0.95,
+                          method=method, random_state=rng)
+        lo, hi = float(r.confidence_interval.low), float(r.confidence_interval.high)
+        if math.isfinite(lo) and math.isfinite(hi):
+            return m, [lo, hi]
+    return m, None
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ A listed module that is not there (yet) is skipped, so the registry works while 
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import platform
 import sys
@@ -148,30 +147,16 @@ def get_claim(name: str) -> Claim:
 # --------------------------------------------------------------------------- statistics
 def mean_ci95(values: Sequence[float], seed: int = 0) -> tuple[float, list[float] | None]:
     """Mean of ``values`` and the bootstrap 95 % interval of the mean (BCa, 10,000 resamples,
-    percentile where BCa is degenerate). Fewer than 3 values: (mean, None)."""
-    from scipy.stats import bootstrap
+    percentile where BCa is degenerate; :func:`lifsampling.comparison.mean_ci95`). Fewer than 3
+    values: (mean, None)."""
+    from ...comparison import mean_ci95 as bootstrap_ci
 
     x = np.asarray(values, dtype=float)
     if x.ndim != 1 or x.size == 0:
         raise ValueError("mean_ci95 needs a non-empty 1-d list of values")
-    mean = float(x.mean())
-    if x.size < 3:
-        return mean, None
-    if np.ptp(x) == 0:
-        return mean, [mean, mean]
-    rng = np.random.default_rng(seed)
-    for method in ("BCa", "percentile"):
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = bootstrap((x,), np.mean, n_resamples=10_000, confidence_level=0.95,
-                                method=method, random_state=rng)
-        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if math.isfinite(lo) and math.isfinite(hi):
-            return mean, [lo, hi]
-    return mean, None
+    if np.isnan(x).any():
+        return float(x.mean()), None
+    return bootstrap_ci(x, seed, methods=("BCa", "percentile"))
 
 
 # --------------------------------------------------------------------------- running
