@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 def rbm_network():
     """RBM-shaped random network mapped with the shipped sbs calibration: W ~ U(-0.5, 0.5)
     between layers, biases ~ U(-1, 1); mean rate ~40 Hz."""
-    from lifsampling.experiments.small_bm import default_calibration
+    from lifsampling.calibration import load_calibration
     from lifsampling.mapping import bm_to_network
 
     g = torch.Generator().manual_seed(0)
@@ -37,7 +37,7 @@ def rbm_network():
     W[:N_VISIBLE, N_VISIBLE:] = Wvh
     W[N_VISIBLE:, :N_VISIBLE] = Wvh.T
     b = 2 * torch.rand(n, generator=g, dtype=torch.float64) - 1
-    return bm_to_network(W, b, default_calibration())
+    return bm_to_network(W, b, load_calibration("sbs-tutorial"))
 
 
 def run_ours(chains: int, duration_ms: float, device: str, compile: bool,

@@ -61,6 +61,9 @@ CASES = [
     ("demo --out {d}/afile", "is a file"),
     ("plasticity-protocol nope", "unknown protocol"),
     ("sample-bm --calibration {d}/badcal.json --duration-ms 100", "p_on values"),
+    ("sample-bm --calibration nope --duration-ms 100", "sbs-tutorial, fast-membrane"),
+    ("sample-bm --calibration {d}/adir --duration-ms 100", "not a regular file"),
+    ("hcs-compare --no-curves --kl --kl-calibration fast-membrane.json", "not found"),
 ]
 
 

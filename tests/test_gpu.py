@@ -61,11 +61,11 @@ def test_small_bm_on_cuda_against_exact():
     translation's documented plateau is ~0.01-0.02; the finite-sample floor 7/(2N) with
     N ~ 12,800 effective samples is 3e-4)."""
     from lifsampling.boltzmann import BoltzmannMachine
-    from lifsampling.experiments.small_bm import default_calibration
+    from lifsampling.calibration import load_calibration
 
     W = torch.tensor([[0.0, 0.8, -0.5], [0.8, 0.0, 0.3], [-0.5, 0.3, 0.0]], dtype=F64)
     bm = BoltzmannMachine(W, torch.tensor([-0.4, 0.2, 0.1], dtype=F64))
-    net = bm_to_network(bm.W, bm.b, default_calibration())
+    net = bm_to_network(bm.W, bm.b, load_calibration("sbs-tutorial"))
     res = simulate(net, 2000.0, chains=64, burn_in_ms=200.0, seed=0, device="cuda",
                    record=Record(joint_states=True))
     assert kl_divergence(exact_distribution(bm), res.joint_distribution().cpu()) < 0.05

@@ -10,14 +10,14 @@ import torch
 
 from lifsampling import spiking_rbm as sr
 from lifsampling.boltzmann import RBM, random_rbm
-from lifsampling.experiments.small_bm import default_calibration
+from lifsampling.calibration import load_calibration
 from lifsampling.mapping import biases_to_leak
 from lifsampling.params import RENEWING
 
 
 @pytest.fixture(scope="module")
 def cal():
-    return default_calibration()
+    return load_calibration("sbs-tutorial")
 
 
 def small_classifier_rbm() -> RBM:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from lifsampling.calibration import load_calibration
 from lifsampling.engine import Record, simulate
 from lifsampling.engine.synapses import (
     initial_stp_state,
@@ -23,7 +24,6 @@ from lifsampling.engine.synapses import (
     replay_mean_efficacy,
     stp_step,
 )
-from lifsampling.experiments.small_bm import default_calibration
 from lifsampling.mapping import bm_to_network
 from lifsampling.params import NeuronParams, SynapseParams
 
@@ -131,7 +131,7 @@ def test_stp_increases_mode_switches_in_two_mode_bm():
     STP (U = 0.1, tau_rec = 280 ms, renormalised to the renewing synapses' mean jump on a
     pilot run) must switch modes clearly more often than renewing synapses in the same 2.5 s
     of biological time (20 chains), while keeping the units' mean activity."""
-    cal = default_calibration()
+    cal = load_calibration("sbs-tutorial")
     n, w = 6, 2.0
     W = torch.full((n, n), -w, dtype=torch.float64)
     W[:3, :3] = w

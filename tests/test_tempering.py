@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from lifsampling.calibration import load_calibration
 from lifsampling.engine import PoissonBackground
-from lifsampling.experiments.small_bm import default_calibration, uniform_bm
+from lifsampling.experiments.small_bm import uniform_bm
 from lifsampling.experiments.tempering_mnist import Rhythm, trough_indices
 from lifsampling.experiments.tempering_small_bm import fit_beta, sample_at_rate
 from lifsampling.params import NoiseParams, SinusoidalRate
@@ -126,7 +127,7 @@ def test_leak_schedule_tracks_midpoint(hcs_map):
 def test_constant_rate_samples_tempered_boltzmann(hcs_map):
     """A network mapped at 3 kHz and run at 8 kHz samples p^beta with beta = alpha(3k)/alpha(8k)
     (0.61): the fitted beta relative to the fitted beta at 3 kHz matches within 0.1."""
-    cal = default_calibration()
+    cal = load_calibration("sbs-tutorial")
     machines = [uniform_bm(4, seed=7), uniform_bm(4, seed=8)]
     fits = {}
     for k, rate in enumerate((3000.0, 8000.0)):

@@ -29,9 +29,10 @@ tau_ref = tau_s this is seed 000's W_kj = w_kj (E_rev - mu) / (alpha C_m (1 - ta
 follow z_j exactly (front-loaded, bursts, a tail after tau_ref), so the realised mean input
 differs from sum_j W_kj z_j by a state-dependent amount that shifts the marginals. Every
 Boltzmann distribution obeys Callen's identity <z_k> = <sigma(b_k + sum_j W_kj z_j)> (average
-over the distribution itself); :func:`callen_bias_step` measures how far the *network's own*
-samples violate it and returns the bias change that removes the violation to first order
-(:func:`lifsampling.calibration.self_consistent_biases` iterates it on pilot runs).
+over the distribution itself); :func:`lifsampling.corrections.callen_bias_step` measures how
+far the *network's own* samples violate it and returns the bias change that removes the
+violation to first order (:func:`lifsampling.corrections.self_consistent_biases` iterates it
+on pilot runs).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def weights_to_conductances(W, e_leak_mV, calibration: Calibration,
 
     The factor depends on the postsynaptic neuron j (its leak potential sets mu); the
     calibration's measured ``weight_scale_exc/inh`` (1 unless
-    :func:`lifsampling.calibration.calibrate_couplings` was run) multiply it.
+    :func:`lifsampling.calibrate.calibrate_couplings` was run) multiply it.
     """
     W = torch.as_tensor(W, dtype=torch.float64)
     fe, fi = weight_factors(calibration.neuron, noise or calibration.noise, calibration.alpha_mV,
@@ -127,7 +128,7 @@ def bm_to_network(W, b, calibration: Calibration, *, synapse: SynapseParams | No
     ``noise`` replaces the calibration's background in the network (e.g. a time-varying rate);
     the translation itself always uses the calibration's own background. ``bias_offset`` (N,),
     in bias units, is added to b before the translation (e.g. from
-    :func:`lifsampling.calibration.self_consistent_biases`); :func:`network_to_bm` then returns
+    :func:`lifsampling.corrections.self_consistent_biases`); :func:`network_to_bm` then returns
     b + bias_offset.
     """
     W, b = check_boltzmann(W, b)
@@ -141,22 +142,6 @@ def bm_to_network(W, b, calibration: Calibration, *, synapse: SynapseParams | No
     w = weights_to_conductances(W, e_leak, calibration)
     return Network(weights_uS=w, e_leak_mV=e_leak, neuron=calibration.neuron,
                    noise=noise or calibration.noise, synapse=synapse or SynapseParams())
-
-
-def callen_bias_step(z, W, b) -> torch.Tensor:
-    """Bias change (N,) that removes, to first order, the violation of Callen's identity
-    <z_k> = <sigma(h_k)>, h_k = b_k + sum_j W_kj z_j, by the samples ``z`` (..., N) of 0/1.
-
-    For samples of the Boltzmann machine (W, b) itself the result is zero up to sampling noise;
-    for samples of (W, b + delta) it is about -delta. The step is a Newton step on the bias:
-    -(<z_k> - <sigma(h_k)>) / <sigma'(h_k)>.
-    """
-    W, b = check_boltzmann(W, b)
-    z = torch.as_tensor(z).to(torch.float64).reshape(-1, b.numel())
-    if z.shape[0] == 0:
-        raise ValueError("no samples given")
-    s = torch.sigmoid(b + z @ W)  # W symmetric: row k of W is the input to k
-    return -(z.mean(0) - s.mean(0)) / (s * (1 - s)).mean(0).clamp_min(1e-6)
 
 
 def to_lif(bm, calibration: Calibration, **kwargs) -> Network:

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from .boltzmann import RBM
-from .calibration import Calibration
+from .calibration import Calibration, load_calibration
 from .engine import Network, Record, simulate
 from .engine.synapses import renormalised_stp, replay_mean_efficacy
 from .mapping import biases_to_leak, bm_to_network, weights_to_conductances
@@ -71,13 +71,9 @@ __all__ = [
 
 
 def default_calibration() -> Calibration:
-    """The shipped calibration of the generative network's neuron (sbs tutorial neuron with
-    tau_m = 0.1 ms, 3 kHz ±1 nS background; 21 leak potentials × 4 s; see module docstring)."""
-    from importlib import resources
-
-    ref = resources.files("lifsampling") / "data" / "calibration_fast_membrane.json"
-    with resources.as_file(ref) as p:
-        return Calibration.load(p)
+    """``load_calibration("fast-membrane")``, the generative network's neuron (module docstring);
+    new code calls :func:`lifsampling.calibration.load_calibration` directly."""
+    return load_calibration("fast-membrane")
 
 
 def _check_rbm(rbm) -> RBM:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .calibration import calibrate
+from .calibrate import calibrate
 from .hcs import default_leak_range, free_membrane, leak_for_mu, theory_calibration
 from .io import read_json, write_json
 from .mapping import weight_factors

@@ -16,11 +16,15 @@ def _check_device(device: str) -> None:
     resolve_device(device)  # raises ValueError with the allowed values
 
 
-def _load_calibration(path: Path | None):
-    from ..calibration import Calibration
-    from ..experiments.small_bm import default_calibration
+CALIBRATION_HELP = ("calibration: a shipped preset (sbs-tutorial, fast-membrane) or the path of "
+                    "a calibration JSON")
 
-    return default_calibration() if path is None else Calibration.load(path)
+
+def _load_calibration(name_or_path: str | None, default: str = "sbs-tutorial"):
+    """The calibration an option names (``lifsampling.calibration.load_calibration``)."""
+    from ..calibration import load_calibration
+
+    return load_calibration(default if name_or_path is None else name_or_path)
 
 
 @app.command()
@@ -52,8 +56,8 @@ def calibrate(
     """Measure the activation function p(z=1) vs the leak potential and fit a logistic."""
     from dataclasses import replace
 
-    from ..calibration import calibrate as run_calibration
-    from ..calibration import calibrate_couplings
+    from ..calibrate import calibrate as run_calibration
+    from ..calibrate import calibrate_couplings
     from ..params import NEURON_PRESETS, NOISE_PRESETS
 
     if preset not in NEURON_PRESETS:
@@ -104,7 +108,7 @@ def sample_bm(
     machines: int = typer.Option(1, help="number of machines (seeds seed, seed+1, ...)"),
     duration_ms: float = typer.Option(100_000.0, help="biological sampling time per machine"),
     chains: int = typer.Option(10, help="chains the duration is split over"),
-    calibration: Path = typer.Option(None, help="calibration JSON (default: shipped sbs one)"),
+    calibration: str = typer.Option(None, help=f"{CALIBRATION_HELP} (default: sbs-tutorial)"),
     synapses: str = typer.Option("renewing", help="renewing or additive"),
     correction: str = typer.Option(
         "full", help="mapping correction: none (sbs theory), couplings (weight scales measured "

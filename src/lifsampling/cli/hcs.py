@@ -29,8 +29,9 @@ def hcs_compare(
     kl: bool = typer.Option(False, help="also: D_KL on 5-unit BMs, theory vs shipped calibration"),
     curves: bool = typer.Option(True, help="simulate the curves (--no-curves: --kl only)"),
     kl_machines: int = typer.Option(10, help="machines for --kl"),
-    kl_calibration: Path = typer.Option(None, help="simulated calibration JSON for --kl "
-                                        "(default: the shipped sbs one)"),
+    kl_calibration: str = typer.Option(None, help="simulated calibration for --kl: a shipped "
+                                       "preset (sbs-tutorial, fast-membrane) or a calibration "
+                                       "JSON path (default: sbs-tutorial)"),
     kl_duration_ms: float = typer.Option(100_000.0, help="sampling time per machine for --kl"),
     plot: Path = typer.Option(None, help="comparison plot (PNG)", callback=output_file),
     theory_plot: Path = typer.Option(None, help="also plot the theory alone (sbs neuron, 3 kHz, "

@@ -20,11 +20,10 @@ def _setup(threads: int, device: str) -> None:
     resolve_device(device)
 
 
-def _calibration(path: Path | None):
-    from ..calibration import Calibration
-    from ..spiking_rbm import default_calibration
+def _calibration(name_or_path: str | None):
+    from .core import _load_calibration
 
-    return default_calibration() if path is None else Calibration.load(path)
+    return _load_calibration(name_or_path, default="fast-membrane")
 
 
 def _model(path: Path):
@@ -40,7 +39,8 @@ def _model(path: Path):
 
 
 CAL_OPT = typer.Option(None, "--calibration",
-                       help="calibration JSON (default: shipped fast-membrane neuron)")
+                       help="calibration: a shipped preset (sbs-tutorial, fast-membrane) or the "
+                       "path of a calibration JSON (default: fast-membrane)")
 DEV_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda")
 THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
 
@@ -48,7 +48,7 @@ THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
 @app.command("classify-spiking")
 def classify_spiking_cmd(
     model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
-    calibration: Path = CAL_OPT,
+    calibration: str = CAL_OPT,
     data: str = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory"),
     n_test: int = typer.Option(0, "--n-test", help="first N test images (0: all)"),
     duration_ms: float = typer.Option(100.0, "--duration-ms", help="read-out time per image"),
@@ -125,7 +125,7 @@ def _log_row(json_out: bool):
 @app.command("stp-mixing")
 def stp_mixing_cmd(
     model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
-    calibration: Path = CAL_OPT,
+    calibration: str = CAL_OPT,
     samples: int = typer.Option(1000, "--samples", help="samples per chain after burn-in"),
     chains: int = typer.Option(4, "--chains"),
     U: float = typer.Option(0.1, "--U", help="STP utilisation U_SE"),
@@ -170,7 +170,7 @@ def stp_mixing_cmd(
 @app.command("stp-sweep")
 def stp_sweep_cmd(
     model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
-    calibration: Path = CAL_OPT,
+    calibration: str = CAL_OPT,
     U_values: str = typer.Option("0.01,0.03,0.1,0.3", "--U", help="comma-separated U_SE"),
     tau_values: str = typer.Option("50,280,1000", "--tau-rec-ms", help="comma-separated ms"),
     samples: int = typer.Option(300, "--samples"),
@@ -202,7 +202,7 @@ def stp_sweep_cmd(
 def stp_imbalance_cmd(
     model: Path = typer.Option(Path("out/stp/rbm_mnist_500_imbalanced.npz"), "--model",
                                help="imbalanced RBM; trained (digits 5-9 at 10%) if missing"),
-    calibration: Path = CAL_OPT,
+    calibration: str = CAL_OPT,
     samples: int = typer.Option(500, "--samples"),
     chains: int = typer.Option(4, "--chains"),
     U: float = typer.Option(0.1, "--U"),

@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from ..boltzmann import exact_distribution
+from ..calibration import load_calibration
 from ..plots import new_figure, plot_activation, save_figure
-from .small_bm import default_calibration, plot_kl_curves, run_small_bms, uniform_bm
+from .small_bm import plot_kl_curves, run_small_bms, uniform_bm
 
 
 def small_bm_demo(out_dir: Path, seed: int = 0, device: str = "auto",
                   duration_ms: float = 20_000.0) -> dict:
     """Calibration plot, D_KL vs time and the sampled vs exact distribution of a 5-unit BM."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    cal = default_calibration()
+    cal = load_calibration("sbs-tutorial")
     plot_activation(cal, out_dir / "activation.png")
     bm = uniform_bm(5, seed)
     res = run_small_bms([bm], cal, duration_ms=duration_ms, chains=10, seed=seed, device=device,
@@ -49,7 +50,6 @@ def stp_demo(out_dir: Path, seed: int = 0, device: str = "auto", n_hidden: int =
 
     from ..boltzmann.train import TrainConfig, train_rbm
     from ..datasets import binarize, load_mnist, with_labels
-    from ..spiking_rbm import default_calibration
     from .stp_mixing import default_data, run_mixing, summary
 
     out_dir = Path(out_dir)
@@ -61,7 +61,7 @@ def stp_demo(out_dir: Path, seed: int = 0, device: str = "auto", n_hidden: int =
     rbm, hist = train_rbm(v, cfg, n_labels=10, progress=False,
                           eval_data=(xt, torch.from_numpy(ds.y_test)))
     data = default_data(rbm, data="builtin", n_test=500)
-    res = run_mixing(rbm, default_calibration(), samplers=("stp", "gibbs"),
+    res = run_mixing(rbm, load_calibration("fast-membrane"), samplers=("stp", "gibbs"),
                      n_samples=n_samples, chains=chains, pilot_ms=300.0, seeds=(seed,),
                      device=device, data=data, out_dir=out_dir)
     table = summary(res)

@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 import torch
 
 from ..boltzmann import BoltzmannMachine, exact_distribution, gibbs_sample
-from ..calibration import Calibration, calibrate_couplings, self_consistent_biases
+from ..calibrate import calibrate_couplings
+from ..calibration import Calibration
+from ..corrections import self_consistent_biases
 from ..engine import Record, simulate
 from ..mapping import bm_to_network
 from ..metrics import kl_divergence, marginals_from_distribution, state_histogram
 from ..params import SynapseParams
 from ..plots import new_figure, save_figure
-
-
-def default_calibration() -> Calibration:
-    """The shipped calibration of the sbs tutorial neuron under its 3 kHz background."""
-    path = resources.files("lifsampling") / "data" / "calibration_sbs.json"
-    with resources.as_file(path) as p:
-        return Calibration.load(p)
 
 
 def uniform_bm(n: int, seed: int, low: float = -1.0, high: float = 1.0) -> BoltzmannMachine:

@@ -27,11 +27,12 @@ def _kl_params(config: ClaimConfig) -> dict:
 
 
 def _run_kl(config: ClaimConfig) -> dict:
-    from ..small_bm import default_calibration, plot_kl_curves, run_small_bms, uniform_bm
+    from ...calibration import load_calibration
+    from ..small_bm import plot_kl_curves, run_small_bms, uniform_bm
 
     _threads()
     p = _kl_params(config)
-    cal = default_calibration()
+    cal = load_calibration("sbs-tutorial")
     bms = [uniform_bm(p["units"], p["machine_seeds_from"] + k) for k in range(p["machines"])]
     per_seed = []
     for i, seed in enumerate(p["seeds"]):
@@ -71,7 +72,7 @@ def _cal_params(config: ClaimConfig) -> dict:
 
 
 def _run_cal(config: ClaimConfig) -> dict:
-    from ...calibration import calibrate
+    from ...calibrate import calibrate
     from ...params import NEURON_PRESETS, NOISE_PRESETS
 
     _threads()

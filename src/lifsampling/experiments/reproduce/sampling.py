@@ -98,8 +98,8 @@ def _mix_params(config: ClaimConfig, samplers, n_full: int = 1000) -> dict:
 
 
 def _mix(config: ClaimConfig, p: dict, rbm=None, data=None) -> dict:
+    from ...calibration import load_calibration
     from ...comparison import ComparisonConfig, SamplerOptions, run_comparison
-    from ...spiking_rbm import default_calibration
 
     _threads()
     rbm = rbm if rbm is not None else _model(config)
@@ -110,7 +110,7 @@ def _mix(config: ClaimConfig, p: dict, rbm=None, data=None) -> dict:
                                                   pilot_ms=p["pilot_ms"],
                                                   device=config.device))
     needs_cal = any(s in ("stp", "lif") for s in cfg.samplers)
-    return run_comparison(rbm, default_calibration() if needs_cal else None, cfg,
+    return run_comparison(rbm, load_calibration("fast-membrane") if needs_cal else None, cfg,
                           ref=data or _data(config), progress=config.progress)
 
 
@@ -270,14 +270,14 @@ def _cls_params(config: ClaimConfig) -> dict:
 
 
 def _run_cls(config: ClaimConfig) -> dict:
-    from ...spiking_rbm import default_calibration
+    from ...calibration import load_calibration
     from ..stp_classify import run_classification
 
     _threads()
     p = _cls_params(config)
     per_seed = []
     for seed in p["seeds"]:
-        r = run_classification(_model(config), default_calibration(),
+        r = run_classification(_model(config), load_calibration("fast-membrane"),
                                data="builtin" if config.quick else "mnist",
                                n_test=p["n_test"], duration_ms=p["duration_ms"],
                                burn_in_ms=p["burn_in_ms"], batch_size=p["batch_size"],
@@ -308,14 +308,14 @@ def _temp_params(config: ClaimConfig) -> dict:
 
 
 def _run_temp(config: ClaimConfig) -> dict:
-    from ...spiking_rbm import default_calibration
+    from ...calibration import load_calibration
     from ...temperature import theory_temperature_map
     from ..tempering_mnist import Rhythm, compare
 
     _threads()
     p = _temp_params(config)
     rbm = _model(config)
-    base = default_calibration()
+    base = load_calibration("fast-membrane")
     rhythm = Rhythm(p["trough_hz"] + p["amplitude_hz"], p["amplitude_hz"], p["frequency_hz"])
     peak = rhythm.mean_hz + rhythm.amplitude_hz
     cal_rate = float(base.noise.rates_at(0.0)[0])

@@ -25,9 +25,9 @@ def rbm_network(n_visible: int = 794, n_hidden: int = 500, seed: int = 0):
     simulators ran slightly different networks; here they run the same one."""
     import torch
 
+    from ...calibration import load_calibration
     from ...mapping import bm_to_network
     from ...params import ADDITIVE
-    from ..small_bm import default_calibration
 
     g = torch.Generator().manual_seed(seed)
     n = n_visible + n_hidden
@@ -36,7 +36,7 @@ def rbm_network(n_visible: int = 794, n_hidden: int = 500, seed: int = 0):
     W[:n_visible, n_visible:] = Wvh
     W[n_visible:, :n_visible] = Wvh.T
     b = 2 * torch.rand(n, generator=g, dtype=torch.float64) - 1
-    return bm_to_network(W, b, default_calibration(), synapse=ADDITIVE)
+    return bm_to_network(W, b, load_calibration("sbs-tutorial"), synapse=ADDITIVE)
 
 
 def run_ours(net, chains: int, duration_ms: float, device: str, seed: int = 1) -> dict:
