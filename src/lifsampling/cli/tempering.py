@@ -1,4 +1,5 @@
-"""Oscillating background as simulated tempering (issue 8): ``tempering``, ``temperature-map``."""
+"""Oscillating background as simulated tempering: ``tempering``, ``tempering-study``,
+``temperature-map``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, output_file, parse_floats, print_json
+from ._app import app, fail, output_dir, output_file, parse_floats, print_json
 
 
 def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
@@ -163,3 +164,109 @@ def temperature_map_cmd(
         write_json(out, res)
     if json_out:
         print_json(res)
+
+
+def _parse_seeds(text: str) -> tuple[int, ...]:
+    """``0,1,2`` or ``100-109`` (inclusive) or a mix: ``0-3,7``."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            fail(f"--seeds must be integers or ranges such as 0,1,2 or 100-109, got {text!r}")
+        if a < 0 or b < a:
+            fail(f"--seeds: {part!r} is not a range of integers >= 0 (low-high)")
+        seeds.extend(range(a, b + 1))
+    if not seeds:
+        fail("--seeds is empty")
+    return tuple(seeds)
+
+
+@app.command("tempering-study")
+def tempering_study_cmd(
+    model: Path = typer.Option(None, "--model", help="MNIST classification RBM (npz from "
+                               "train-rbm); not needed with --quick"),
+    quick: bool = typer.Option(False, "--quick", help="built-in quick model and data, "
+                               "T <= 1.25 @ 4 Hz vs constant noise, seeds 10-14, 4 chains x "
+                               "10 s; a few minutes on 2 cores"),
+    conditions: str = typer.Option(None, "--conditions", help="comma-separated condition "
+                                   "names (see --list); default const_3k844,osc_T1.25_10hz,"
+                                   "gibbs,ast (--quick: const_3k844,osc_T1.25_4hz)"),
+    seeds: str = typer.Option(None, "--seeds", help="seeds, e.g. 0,1,2 or 100-109 (default "
+                              "0-9; --quick 10-14)"),
+    chains: int = typer.Option(None, "--chains", help="chains per condition and seed "
+                               "(default 16; --quick 4)"),
+    duration_ms: float = typer.Option(None, "--duration-ms", help="biological time per chain "
+                                      "(ms; default 20000; --quick 10000)"),
+    read_t: float = typer.Option(None, "--read-t", help="read samples where T(t) <= this "
+                                 "(default 1.02)"),
+    data: str = typer.Option(None, "--data", help="reference images: auto, builtin, mnist or a "
+                             "folder (default auto; --quick builtin)"),
+    calibration: Path = typer.Option(None, "--calibration", help="calibration JSON (default: "
+                                     "the fast-membrane neuron)"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
+    out: Path = typer.Option(None, "--out", help="folder for per-seed runs and study.json "
+                             "(default out/tempering/study; --quick out/tempering/quick); "
+                             "finished per-seed files there are reused", callback=output_dir),
+    plot: Path = typer.Option(None, "--plot", help="figure (PNG): heat maps over frequency x "
+                              "peak temperature, or bars per condition", callback=output_file),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    list_conditions: bool = typer.Option(False, "--list", help="list the conditions and exit"),
+) -> None:
+    """The seed-replicated tempering study: oscillating background vs constant noise of the
+    same mean rate, Gibbs and AST, each seed's runs saved as they finish; mean and 95 %
+    interval over seeds, and paired differences per seed."""
+    from dataclasses import replace
+
+    from ..experiments import tempering_study as ts
+
+    if list_conditions:
+        rows = {n: c.describe() for n, c in ts.conditions().items()}
+        if json_out:
+            print_json(rows)
+        else:
+            for n, d in rows.items():
+                typer.echo(f"{n:24s} {d}")
+        return
+    if quick and model is not None:
+        fail("give either --model or --quick, not both")
+    if not quick and model is None:
+        fail("give --model PATH (an MNIST classification RBM) or --quick")
+    cfg = ts.quick_config() if quick else ts.TemperingStudyConfig(model=str(model))
+    changes: dict = {"device": device}
+    if conditions is not None:
+        changes["conditions"] = tuple(c.strip() for c in conditions.split(",") if c.strip())
+    if seeds is not None:
+        changes["seeds"] = _parse_seeds(seeds)
+    for name, value in (("chains", chains), ("duration_ms", duration_ms), ("read_T", read_t),
+                        ("data", data)):
+        if value is not None:
+            changes[name] = value
+    if calibration is not None:
+        if not calibration.is_file():
+            fail(f"calibration file not found: {calibration}")
+        changes["calibration"] = str(calibration)
+    cfg = replace(cfg, **changes)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        fail(str(exc))
+    if model is not None and not model.is_file():
+        fail(f"model file not found: {model}")
+    out = out or Path("out/tempering/quick" if quick else "out/tempering/study")
+
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    res = ts.run(cfg, out, progress=lambda s: typer.echo(s, err=True))
+    if plot:
+        ts.plot(res, plot)
+    if json_out:
+        print_json({k: v for k, v in res.items() if k != "per_seed"} | {"out": str(out)})
+        return
+    typer.echo(ts.table(res))
+    typer.echo(f"\nper-seed runs and study.json in {out}/")
