@@ -215,6 +215,7 @@ BAD = [
     ("--quick --chains 0", "chains"),
     ("--quick --duration-ms -5", "duration_ms"),
     ("--quick --conditions osc_T1.25_10hz,nope", "unknown condition"),
+    ("--quick --conditions zzz*", "matches no condition"),
     ("--quick --seeds a,b", "--seeds"),
     ("--quick --seeds 5-2", "--seeds"),
     ("--quick --read-t 0.5", "read_T"),
@@ -245,10 +246,11 @@ def test_cli_list_and_a_tiny_run(place, monkeypatch, capsys):
     assert _cli(place, monkeypatch, "--list") == 0
     listed = capsys.readouterr().out
     assert "osc_T1.25_10hz" in listed and "stp_const_3k844" in listed
-    args = ("--model {d}/tiny.npz --conditions const_3k,gibbs --seeds 4 --chains 2 "
+    args = ("--model {d}/tiny.npz --conditions const_3k,gibb* --seeds 4 --chains 2 "
             "--duration-ms 100 --data builtin --out {d}/o --plot {d}/p.png --json")
     assert _cli(place, monkeypatch, args) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["config"]["seeds"] == [4] and res["config"]["chains"] == 2
+    assert res["config"]["conditions"] == ["const_3k", "gibbs"]
     assert res["summary"]["const_3k"]["samples"]["mean"] == 2 * 10
     assert (place / "o" / "const_3k_s4.npz").is_file() and (place / "p.png").is_file()

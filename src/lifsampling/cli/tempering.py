@@ -186,6 +186,26 @@ def _parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+def _expand_conditions(text: str, known) -> tuple[str, ...]:
+    """Comma-separated names; an item with ``*``/``?``/``[`` is a shell-style pattern over the
+    known names (``osc_T1.25_*``), in the registry's order. Unknown plain names are left for the
+    config's validation to report."""
+    from fnmatch import fnmatchcase
+
+    out: list[str] = []
+    for item in (c.strip() for c in text.split(",")):
+        if not item:
+            continue
+        if any(ch in item for ch in "*?["):
+            hits = [n for n in known if fnmatchcase(n, item)]
+            if not hits:
+                fail(f"--conditions: pattern {item!r} matches no condition (see --list)")
+            out.extend(h for h in hits if h not in out)
+        elif item not in out:
+            out.append(item)
+    return tuple(out)
+
+
 @app.command("tempering-study")
 def tempering_study_cmd(
     model: Path = typer.Option(None, "--model", help="MNIST classification RBM (npz from "
@@ -194,7 +214,8 @@ def tempering_study_cmd(
                                "T <= 1.25 @ 4 Hz vs constant noise, seeds 10-14, 4 chains x "
                                "10 s; a few minutes on 2 cores"),
     conditions: str = typer.Option(None, "--conditions", help="comma-separated condition "
-                                   "names (see --list); default const_3k844,osc_T1.25_10hz,"
+                                   "names or patterns such as 'osc_T1.25_*' (see --list); "
+                                   "default const_3k844,osc_T1.25_10hz,"
                                    "gibbs,ast (--quick: const_3k844,osc_T1.25_4hz)"),
     seeds: str = typer.Option(None, "--seeds", help="seeds, e.g. 0,1,2 or 100-109 (default "
                               "0-9; --quick 10-14)"),
@@ -239,7 +260,7 @@ def tempering_study_cmd(
     cfg = ts.quick_config() if quick else ts.TemperingStudyConfig(model=str(model))
     changes: dict = {"device": device}
     if conditions is not None:
-        changes["conditions"] = tuple(c.strip() for c in conditions.split(",") if c.strip())
+        changes["conditions"] = _expand_conditions(conditions, ts.conditions())
     if seeds is not None:
         changes["seeds"] = _parse_seeds(seeds)
     for name, value in (("chains", chains), ("duration_ms", duration_ms), ("read_T", read_t),
