@@ -6,43 +6,9 @@ from pathlib import Path
 
 import typer
 
+from . import _rbm
 from ._app import app, fail, output_dir, output_file, parse_floats, print_json
-
-
-def _setup(threads: int, device: str) -> None:
-    import torch
-
-    from ..engine import resolve_device
-
-    if threads < 1:
-        fail(f"--threads must be >= 1, got {threads}")
-    torch.set_num_threads(threads)
-    resolve_device(device)
-
-
-def _calibration(name_or_path: str | None):
-    from .core import _load_calibration
-
-    return _load_calibration(name_or_path, default="fast-membrane")
-
-
-def _model(path: Path):
-    from ..boltzmann.train import load_rbm
-
-    if not path.is_file():
-        fail(f"model file not found: {path}")
-    rbm, header = load_rbm(path)
-    if rbm.n_pixels != 784 or rbm.n_labels != 10:
-        fail(f"{path} has {rbm.n_pixels} pixels and {rbm.n_labels} label units; an MNIST "
-             "classification RBM (784 pixels + 10 labels) is needed")
-    return rbm, header
-
-
-CAL_OPT = typer.Option(None, "--calibration",
-                       help="calibration: a shipped preset (sbs-tutorial, fast-membrane) or the "
-                       "path of a calibration JSON (default: fast-membrane)")
-DEV_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda")
-THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
+from ._rbm import CAL_OPT, DEV_OPT, THR_OPT
 
 
 @app.command("classify-spiking")
@@ -55,6 +21,10 @@ def classify_spiking_cmd(
     burn_in_ms: float = typer.Option(20.0, "--burn-in-ms"),
     batch_size: int = typer.Option(500, "--batch-size", help="images simulated together"),
     seed: int = typer.Option(0, "--seed"),
+    clamp: str = typer.Option("folded", "--clamp", help="folded (pixels folded into the hidden "
+                              "leaks) or spiking (pixel neurons clamped by spiking)"),
+    correction: Path = typer.Option(None, "--correction", help="layer correction JSON from "
+                                    "`lifsampling fidelity --save-correction` (spiking clamp)"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
     out: Path = typer.Option(None, "--out", help="write the result JSON here",
@@ -63,16 +33,25 @@ def classify_spiking_cmd(
 ) -> None:
     """Classify MNIST test images with the spiking network (image clamped, labels read out)."""
     from ..experiments.stp_classify import run_classification
+    from ..fidelity import load_correction
     from ..io import write_json
 
-    _setup(threads, device)
+    _rbm.setup(threads, device)
     if n_test < 0 or duration_ms <= 0 or burn_in_ms < 0 or batch_size < 1:
         fail("need --n-test >= 0, --duration-ms > 0, --burn-in-ms >= 0, --batch-size >= 1")
-    rbm, _ = _model(model)
-    res = run_classification(rbm, _calibration(calibration), data=data,
+    if clamp not in ("folded", "spiking"):
+        fail(f"--clamp must be folded or spiking, got {clamp!r}")
+    if correction is not None and clamp != "spiking":
+        fail("--correction applies to the synapses: use it with --clamp spiking")
+    corr = load_correction(correction) if correction is not None else None
+    rbm, _ = _rbm.mnist_model(model)
+    res = run_classification(rbm, _rbm.calibration(calibration), data=data,
                              n_test=n_test or None, duration_ms=duration_ms,
                              burn_in_ms=burn_in_ms, batch_size=batch_size, seed=seed,
-                             device=device, progress=not json_out)
+                             device=device, progress=not json_out, clamp=clamp,
+                             correction=corr)
+    if corr is not None:
+        res["correction"] = str(correction)
     res["model"] = str(model)
     if out:
         write_json(out, res)
@@ -145,7 +124,7 @@ def stp_mixing_cmd(
     equal wall time, mean and 95 % interval over seeds."""
     from ..experiments.stp_mixing import ALL_SAMPLERS, run_mixing, summary
 
-    _setup(threads, device)
+    _rbm.setup(threads, device)
     names = [s.strip() for s in samplers.split(",") if s.strip()]
     bad = [s for s in names if s not in ALL_SAMPLERS]
     if bad or not names:
@@ -154,8 +133,8 @@ def stp_mixing_cmd(
         fail("need --samples >= 3, --chains >= 1, 0 < --U <= 1, --tau-rec-ms > 0, --pilot-ms > 0")
     seed_list = _seeds(seeds)
     _check_out_dir(out)
-    rbm, _ = _model(model)
-    res = run_mixing(rbm, _calibration(calibration), samplers=names, n_samples=samples,
+    rbm, _ = _rbm.mnist_model(model)
+    res = run_mixing(rbm, _rbm.calibration(calibration), samplers=names, n_samples=samples,
                      chains=chains, U=U, tau_rec_ms=tau_rec_ms, pilot_ms=pilot_ms,
                      seeds=seed_list, device=device, equal_time=equal_time, out_dir=out,
                      log=_log_row(json_out), progress=not json_out)
@@ -185,12 +164,12 @@ def stp_sweep_cmd(
     """Sweep U_SE x tau_rec: confident switches, ISL and mean pixel as heat maps."""
     from ..experiments.stp_sweep import run_sweep
 
-    _setup(threads, device)
+    _rbm.setup(threads, device)
     us, taus = parse_floats(U_values, "--U"), parse_floats(tau_values, "--tau-rec-ms")
     if samples < 3 or chains < 1:
         fail("need --samples >= 3 and --chains >= 1")
-    rbm, _ = _model(model)
-    res = run_sweep(rbm, _calibration(calibration), U_values=us, tau_values=taus,
+    rbm, _ = _rbm.mnist_model(model)
+    res = run_sweep(rbm, _rbm.calibration(calibration), U_values=us, tau_values=taus,
                     n_samples=samples, chains=chains, pilot_ms=pilot_ms, seed=seed,
                     device=device, out_dir=out,
                     log=None if json_out else lambda r: typer.echo(str(r), err=True))
@@ -221,7 +200,7 @@ def stp_imbalance_cmd(
     from ..experiments.stp_imbalance import run_imbalance, train_imbalanced
     from ..experiments.stp_mixing import ALL_SAMPLERS, summary
 
-    _setup(threads, device)
+    _rbm.setup(threads, device)
     names = [s.strip() for s in samplers.split(",") if s.strip()]
     if not names or any(s not in ALL_SAMPLERS for s in names):
         fail(f"--samplers must be a list from {', '.join(ALL_SAMPLERS)}")
@@ -230,7 +209,7 @@ def stp_imbalance_cmd(
     seed_list = _seeds(seeds)
     _check_out_dir(out)
     rbm, props = train_imbalanced(model, epochs=epochs, seed=seed)
-    res = run_imbalance(rbm, props, _calibration(calibration), n_samples=samples,
+    res = run_imbalance(rbm, props, _rbm.calibration(calibration), n_samples=samples,
                         chains=chains, U=U, tau_rec_ms=tau_rec_ms, samplers=names, seeds=seed_list,
                         device=device, out_dir=out, log=_log_row(json_out),
                         progress=not json_out)
