@@ -179,8 +179,18 @@ def test_finished_seeds_are_reused_and_other_configs_refused(tiny_study, tmp_pat
 
 def test_plot_writes_a_png(tiny_study, tmp_path):
     _, _, res, _ = tiny_study
-    ts.plot(res, tmp_path / "bars.png")
-    assert (tmp_path / "bars.png").read_bytes()[:4] == b"\x89PNG"
+    ts.plot(res, tmp_path / "means.png")
+    assert (tmp_path / "means.png").read_bytes()[:4] == b"\x89PNG"
+    # two grid cells with their constant partner: the heat-map figure
+    cell = {k: {"mean": 1.0, "ci95": [0.5, 1.5], "n": 3} for k in ts.SUMMARY_KEYS}
+    pair = {k: {"mean": -1.0, "ci95": None, "n": 3} for k in ts.PAIRED_KEYS}
+    grid = {"config": res["config"], "summary": {}, "paired": {}}
+    for osc in ("osc_T1.25_10hz", "osc_T1.5_4hz"):
+        const = ts.conditions()[osc].constant
+        grid["summary"][osc] = grid["summary"][const] = cell
+        grid["paired"][osc] = {const: {**pair, "mode_switch_ratio": 2.0, "seeds": [0, 1, 2]}}
+    ts.plot(grid, tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
 
 
 # --- CLI ----------------------------------------------------------------------------------------

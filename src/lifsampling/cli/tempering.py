@@ -234,7 +234,7 @@ def tempering_study_cmd(
                              "(default out/tempering/study; --quick out/tempering/quick); "
                              "finished per-seed files there are reused", callback=output_dir),
     plot: Path = typer.Option(None, "--plot", help="figure (PNG): heat maps over frequency x "
-                              "peak temperature, or bars per condition", callback=output_file),
+                              "peak temperature, or means per condition", callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     list_conditions: bool = typer.Option(False, "--list", help="list the conditions and exit"),
 ) -> None:

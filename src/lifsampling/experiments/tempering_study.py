@@ -635,11 +635,16 @@ TABLE_KEYS = ("mode_switches_per_1000", "precision", "recall", "fd", "isl", "con
               "mean_pixel", "confident_switches_per_1000", "samples")
 
 
+def _g(x: float, digits: int = 3) -> str:
+    """3 significant digits, but whole numbers from 1,000 up (no exponent)."""
+    return f"{x:.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
+
+
 def _fmt(cell: dict, digits: int = 3) -> str:
     if not cell or cell["n"] == 0 or cell["mean"] != cell["mean"]:
         return "–"
     m, ci = cell["mean"], cell["ci95"]
-    return f"{m:.{digits}g}" + (f" [{ci[0]:.{digits}g}, {ci[1]:.{digits}g}]" if ci else "")
+    return _g(m, digits) + (f" [{_g(ci[0], digits)}, {_g(ci[1], digits)}]" if ci else "")
 
 
 def table(result: dict, keys=TABLE_KEYS) -> str:
@@ -672,7 +677,7 @@ def _t_peak(cond: Condition) -> float:
 def plot(result: dict, path: str | Path) -> None:
     """With two or more oscillation cells that have their constant-noise partner: heat maps
     over frequency × peak temperature of the mode-switch ratio, paired ΔISL, mean pixel and
-    precision. Otherwise bars of mode switches and ISL per condition (95 % intervals)."""
+    precision. Otherwise mode switches and ISL per condition (means with 95 % intervals)."""
     from ..plots import new_figure, save_figure
 
     summary, paired = result["summary"], result["paired"]
@@ -714,7 +719,7 @@ def plot(result: dict, path: str | Path) -> None:
             m = np.array([summary[r][key]["mean"] for r in rows])
             ci = [summary[r][key]["ci95"] or [summary[r][key]["mean"]] * 2 for r in rows]
             err = np.abs(np.array(ci, dtype=float).T - m)
-            ax.barh(range(len(rows)), m, xerr=err, color="C0", capsize=3)
+            ax.errorbar(m, range(len(rows)), xerr=err, fmt="o", color="C0", capsize=3)
             ax.set_yticks(range(len(rows)), rows, fontsize=8)
             ax.invert_yaxis()
             ax.set_xlabel(label + ", mean [95 %]")
