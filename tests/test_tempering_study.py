@@ -230,6 +230,8 @@ BAD = [
     ("--quick --seeds 5-2", "--seeds"),
     ("--quick --read-t 0.5", "read_T"),
     ("--quick --device tpu", "device"),
+    ("--quick --device cuda:7", "CUDA"),
+    ("--quick --data {d}/adir", "MNIST"),
     ("--quick --out {d}/afile", "is a file"),
     ("--quick --plot {d}/adir", "directory"),
     ("--quick --calibration {d}/missing.json", "not found"),

@@ -471,6 +471,11 @@ def run(config: TemperingStudyConfig, out_dir: str | Path,
         if progress:
             progress(msg)
 
+    from ..comparison import evaluation_data
+    from ..engine import resolve_device
+
+    resolve_device(config.device)  # fail before any file is written
+    ref = evaluation_data(config.data, n_test=config.n_test)
     rbm, _ = load_model(config)
     _check_memory(config, rbm)
     model_digest = _digest(rbm.W, rbm.b_v, rbm.b_h)
@@ -506,7 +511,7 @@ def run(config: TemperingStudyConfig, out_dir: str | Path,
             write_npz(path, visible=np.asarray(vis, dtype=np.uint8), times_ms=times,
                       meta=np.array(json.dumps(meta, default=float)))
             say(f"[{done}/{total}] {cond.name} seed {seed}: {meta['wall_s']:.1f} s")
-    result = summarise(config, out_dir, progress=progress)
+    result = summarise(config, out_dir, progress=progress, rbm=rbm, ref=ref)
     write_json(out_dir / "study.json", result)
     return result
 
@@ -541,11 +546,11 @@ def _stats_key(config: TemperingStudyConfig, run_meta: list[dict]) -> dict:
 
 
 def summarise(config: TemperingStudyConfig, out_dir: str | Path,
-              progress: Callable[[str], None] | None = None) -> dict:
+              progress: Callable[[str], None] | None = None, *, rbm=None, ref=None) -> dict:
     """Statistics of every (row, seed) whose runs are in ``out_dir`` (each cached as
     ``<row>_s<seed>.json``), their means with bootstrap 95 % intervals over seeds, and the
     paired per-seed differences of each oscillation to its constant-noise partner and to the
-    matched read-out."""
+    matched read-out. ``rbm``/``ref``: the model and reference data when already loaded."""
     from ..comparison import evaluation_data
     from ..io import read_json, write_json
     from ..quality import feature_classifier
@@ -556,8 +561,9 @@ def summarise(config: TemperingStudyConfig, out_dir: str | Path,
 
     def context():
         if not ctx:
-            ctx["rbm"] = load_model(config)[0]
-            ctx["ref"] = evaluation_data(config.data, n_test=config.n_test)
+            ctx["rbm"] = rbm if rbm is not None else load_model(config)[0]
+            ctx["ref"] = ref if ref is not None else evaluation_data(config.data,
+                                                                     n_test=config.n_test)
             ctx["clf"] = feature_classifier()
         return ctx
 
