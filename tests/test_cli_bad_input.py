@@ -64,6 +64,20 @@ CASES = [
     ("sample-bm --calibration nope --duration-ms 100", "sbs-tutorial, fast-membrane"),
     ("sample-bm --calibration {d}/adir --duration-ms 100", "not a regular file"),
     ("hcs-compare --no-curves --kl --kl-calibration fast-membrane.json", "not found"),
+    ("fidelity {d}/missing.npz", "not found"),
+    ("fidelity {d}/afile", "not an npz"),
+    ("fidelity {d}/listhdr.npz --images 0", "--images"),
+    ("fidelity {d}/listhdr.npz --duration-ms 0", "--duration-ms"),
+    ("fidelity {d}/listhdr.npz --out {d}/afile/f.json", "not a folder"),
+    ("fidelity {d}/listhdr.npz --correction {d}/afile", "not valid JSON"),
+    ("train-spiking {d}/missing.npz --out {d}/m.npz", "not found"),
+    ("train-spiking {d}/afile --out {d}/m.npz", "not an npz"),
+    ("train-spiking {d}/listhdr.npz --epochs 0 --out {d}/m.npz", "--epochs"),
+    ("train-spiking {d}/listhdr.npz --chains 0 --out {d}/m.npz", "--chains"),
+    ("train-spiking {d}/listhdr.npz --out {d}/afile/m.npz", "not a folder"),
+    ("train-spiking {d}/listhdr.npz --out {d}/adir", "directory"),
+    ("train-spiking {d}/listhdr.npz --out {d}/m.npz --resume", "no checkpoint"),
+    ("classify-spiking {d}/listhdr.npz --clamp glue", "--clamp"),
 ]
 
 

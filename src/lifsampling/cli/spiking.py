@@ -104,3 +104,112 @@ def fidelity_cmd(
             t.add_row(name, *(f"{res[f'{name}_{k}']:.4f}" for k in
                               ("rms", "rms_noise", "max", "gain", "offset")))
     Console().print(t)
+
+
+@app.command("train-spiking")
+def train_spiking_cmd(
+    model: Path = typer.Argument(..., help="classification RBM to fine-tune (npz)"),
+    epochs: int = typer.Option(1, "--epochs", help="passes over the training images"),
+    out: Path = typer.Option(..., "--out", callback=output_file,
+                             help="fine-tuned model (npz); its checkpoint is OUT.checkpoint.npz"),
+    stp: bool = typer.Option(False, "--stp", help="Tsodyks-Markram synapses (renormalised)"),
+    chains: int = typer.Option(16, "--chains", help="persistent spiking chains"),
+    batch_size: int = typer.Option(100, "--batch-size", help="training images per update"),
+    samples: int = typer.Option(1, "--samples-per-update",
+                                help="negative-phase samples per chain per update (10 ms apart)"),
+    learning_rate: float = typer.Option(0.001, "--learning-rate"),
+    final_lr: float = typer.Option(0.1, "--final-lr-fraction",
+                                   help="learning rate at the end / at the start (linear decay)"),
+    images_per_epoch: int = typer.Option(0, "--images-per-epoch", help="0: all"),
+    validation: int = typer.Option(500, "--validation", help="held-out training images "
+                                   "classified by the spiking network after every epoch"),
+    max_drop: float = typer.Option(1.0, "--max-accuracy-drop", help="stop when the spiking "
+                                   "validation accuracy falls more than this (pp) below its "
+                                   "start; the last epoch within it is kept"),
+    resume: bool = typer.Option(False, "--resume", help="continue from OUT.checkpoint.npz"),
+    correction: Path = typer.Option(None, "--correction", help="layer correction JSON"),
+    calibration: str = CAL_OPT,
+    data: str = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = DEV_OPT,
+    threads: int = THR_OPT,
+    json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Fine-tune W and b in the loop of the spiking network (negative phase from persistent
+    free-running spiking chains), with a checkpoint after every epoch and --resume."""
+    import numpy as np
+    import torch
+
+    from ..boltzmann.train import save_rbm
+    from ..datasets import binarize, load_mnist, with_labels
+    from ..fidelity import load_correction
+    from ..io import write_json
+    from ..spiking_rbm import classify
+    from ..spiking_training import SpikingTrainingConfig, train_spiking
+
+    _rbm.setup(threads, device)
+    if epochs < 1 or chains < 1 or batch_size < 1 or samples < 1:
+        fail("--epochs, --chains, --batch-size and --samples-per-update must be >= 1")
+    if images_per_epoch < 0 or validation < 0 or max_drop < 0:
+        fail("--images-per-epoch, --validation and --max-accuracy-drop must be >= 0")
+    cfg = SpikingTrainingConfig(epochs=epochs, batch_size=batch_size, chains=chains,
+                                samples_per_update=samples, learning_rate=learning_rate,
+                                final_lr_fraction=final_lr, stp=stp, seed=seed,
+                                images_per_epoch=images_per_epoch or None)
+    cfg.validate()
+    ckpt = out.with_name(out.name + ".checkpoint.npz")
+    if resume and not ckpt.is_file():
+        fail(f"no checkpoint to resume from: {ckpt}")
+    corr = load_correction(correction) if correction is not None else None
+    rbm, header = _rbm.mnist_model(model)
+    cal = _rbm.calibration(calibration)
+    ds = load_mnist(data, download=False)
+    n_val = min(validation, len(ds.y_train) // 2)
+    x = binarize(ds.x_train)
+    train = with_labels(x[: len(x) - n_val], ds.y_train[: len(x) - n_val])
+    xv, yv = x[len(x) - n_val:], ds.y_train[len(x) - n_val:]
+
+    def accuracy(r) -> float:
+        if n_val == 0:
+            return float("nan")
+        res = classify(r, cal, xv, duration_ms=100.0, seed=seed, device=device)
+        return res.accuracy(yv)
+
+    start_acc = accuracy(rbm)
+    kept = {"epoch": 0}
+
+    def on_epoch(state) -> dict:
+        r = state.rbm(rbm.n_labels)
+        acc = accuracy(r)
+        rbm_acc = float((r.classify(torch.from_numpy(xv).double()).numpy() == yv).mean()) \
+            if n_val else float("nan")
+        stop = bool(n_val) and 100 * (start_acc - acc) > max_drop
+        if not stop:
+            save_rbm(out, r, hyperparameters={**cfg.__dict__, "trained_in_the_loop": True},
+                     data={"source": ds.provenance.get("source")},
+                     history=state.history + [{"epoch": state.epoch}],
+                     extra={"fine_tuned_from": str(model), "base_header": header})
+            kept["epoch"] = state.epoch
+        return {"validation_spiking_accuracy": acc, "validation_rbm_accuracy": rbm_acc,
+                "stop": stop}
+
+    _, state = train_spiking(rbm, cal, train, cfg, checkpoint=ckpt, resume=resume,
+                             correction=corr, device=device, on_epoch=on_epoch,
+                             progress=not json_out)
+    res = {"model": str(model), "out": str(out), "checkpoint": str(ckpt),
+           "epochs_done": state.epoch, "kept_epoch": kept["epoch"],
+           "start_validation_spiking_accuracy": start_acc, "validation_images": n_val,
+           "history": state.history, "config": cfg.__dict__,
+           "wall_s_per_epoch": float(np.mean([h["wall_s"] for h in state.history]))
+           if state.history else None}
+    if kept["epoch"] == 0 and not out.exists():
+        fail("the first epoch already lowered the validation accuracy by more than "
+             f"{max_drop} pp; nothing was written (lower --learning-rate)")
+    write_json(out.with_name(out.name + ".json"), res)
+    if json_out:
+        print_json(res)
+    else:
+        last = state.history[-1] if state.history else {}
+        typer.echo(f"{state.epoch} epochs, kept epoch {kept['epoch']} -> {out}; validation "
+                   f"spiking accuracy {start_acc:.4f} -> "
+                   f"{last.get('validation_spiking_accuracy', float('nan')):.4f}")
