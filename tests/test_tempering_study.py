@@ -109,9 +109,11 @@ CHAINS, DURATION = 3, 400.0
 @pytest.fixture(scope="module")
 def tiny_study(tiny_model, tmp_path_factory):
     cfg = ts.TemperingStudyConfig(model=str(tiny_model),
-                                  conditions=("const_3k844", "osc_T1.25_30hz", "gibbs", "ast"),
+                                  conditions=("const_3k844", "osc_T1.25_30hz", "gibbs", "ast",
+                                              "stp_const_3k"),
                                   seeds=SEEDS, chains=CHAINS, duration_ms=DURATION,
-                                  data="builtin", n_test=100, isl_samples=30)
+                                  data="builtin", n_test=100, isl_samples=30,
+                                  stp_pilot_ms=100.0)
     out = tmp_path_factory.mktemp("study")
     msgs: list[str] = []
     with _one_thread():
@@ -126,13 +128,23 @@ def test_tiny_run_writes_per_seed_files_and_a_summary(tiny_study):
             assert (out / f"{c}_s{s}.npz").is_file() and (out / f"{c}_s{s}.json").is_file()
     assert json.loads((out / "study.json").read_text())["summary"].keys() == res["summary"].keys()
     assert list(res["summary"]) == [*cfg.conditions, "const_3k844@osc_T1.25_30hz"]
-    assert sum("s" in m and "reused" not in m for m in msgs if m.startswith("[")) == 12
-    for row in ("const_3k844", "osc_T1.25_30hz", "gibbs", "const_3k844@osc_T1.25_30hz"):
+    assert sum("reused" not in m for m in msgs if m.startswith("[")) == 15
+    for row in ("const_3k844", "osc_T1.25_30hz", "gibbs", "stp_const_3k",
+                "const_3k844@osc_T1.25_30hz"):
         cell = res["summary"][row]
         for k in ("mode_switches_per_1000", "precision", "recall", "fd", "isl",
                   "confident_fraction", "mean_pixel", "samples"):
             assert cell[k]["n"] == 3 and math.isfinite(cell[k]["mean"]), (row, k)
             assert cell[k]["ci95"] is not None, (row, k)
+    # STP: renormalised once by the harness's pilot with the config's U and tau_rec; the scale
+    # is the renewing synapse's mean jump over the depressing one's, u R <= U (no facilitation)
+    d = json.loads((out / "stp_synapse.json").read_text())
+    syn, last = d["synapse"], d["info"]["history"][-1]
+    assert syn["U"] == 0.1 and syn["tau_rec_ms"] == 280.0
+    assert 0 < last["mean_efficacy"] <= 0.1 and 0 < last["target_efficacy"] <= 1
+    assert syn["weight_scale"] == pytest.approx(last["target_efficacy"] / last["mean_efficacy"],
+                                                rel=1e-12)
+    assert sum(m.startswith("renormalising STP") for m in msgs) == 1
     table = ts.table(res)
     assert table.count("\n| const_3k844 |") == 1 and "osc_T1.25_30hz − const_3k844 |" in table
 
