@@ -39,7 +39,7 @@ from .boltzmann import RBM, ASTSampler, GibbsSampler, PTSampler
 from .calibration import Calibration
 from .datasets import binarize, class_proportions, load_mnist, one_hot
 from .params import RENEWING
-from .spiking_rbm import SpikingRBMSampler, renormalise_stp
+from .spiking_rbm import LayerCorrection, SpikingRBMSampler, renormalise_stp
 
 #: Every sampler the harness knows, by name.
 SAMPLER_NAMES = ("stp", "lif", "gibbs", "ast", "pt")
@@ -203,6 +203,7 @@ class SamplerOptions:
     sample_every_ms: float = 10.0
     betas: tuple = TEMPERING_BETAS
     device: str = "auto"
+    correction: LayerCorrection | None = None  # spiking samplers: per-layer mapping correction
 
     def validate(self) -> None:
         if not 0 < self.U <= 1 or not self.tau_rec_ms > 0 or not self.pilot_ms > 0:
@@ -224,16 +225,16 @@ def make_sampler(name: str, rbm: RBM, calibration: Calibration | None,
         t0 = time.perf_counter()
         syn, info = renormalise_stp(rbm, calibration, opts.U, opts.tau_rec_ms,
                                     pilot_ms=opts.pilot_ms, seed=seed + 1000,
-                                    device=opts.device)
+                                    device=opts.device, correction=opts.correction)
         info = {"synapse": syn.to_dict(), "pilot_wall_s": time.perf_counter() - t0,
                 "history": info["history"]}
         return SpikingRBMSampler(calibration, syn, burn_in_ms=burn,
                                  sample_every_ms=opts.sample_every_ms, device=opts.device,
-                                 name="stp"), info
+                                 name="stp", correction=opts.correction), info
     if name == "lif":
         return SpikingRBMSampler(calibration, RENEWING, burn_in_ms=burn,
                                  sample_every_ms=opts.sample_every_ms, device=opts.device,
-                                 name="lif"), {}
+                                 name="lif", correction=opts.correction), {}
     if name == "gibbs":
         return GibbsSampler(), {}
     if name == "ast":
@@ -466,6 +467,8 @@ def config_dict(cfg: ComparisonConfig) -> dict:
     d["options"] = {k: getattr(cfg.options, k) for k in ("U", "tau_rec_ms", "pilot_ms",
                                                          "sample_every_ms", "device")}
     d["options"]["betas"] = [cfg.options.betas[0], cfg.options.betas[-1], len(cfg.options.betas)]
+    if cfg.options.correction is not None:
+        d["options"]["correction"] = cfg.options.correction.to_dict()
     d["seeds"] = list(d["seeds"])
     d["samplers"] = list(d["samplers"])
     d["confidence"], d["min_run"] = CONFIDENCE, MIN_RUN

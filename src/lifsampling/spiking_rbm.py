@@ -375,14 +375,16 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
              seed: int = 0, device: str = "auto", init=None,
              e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
              record_spikes: bool = False, progress: bool = False,
-             network: Network | None = None, backend: str = "auto") -> SpikingSamples:
+             network: Network | None = None, backend: str = "auto",
+             correction: LayerCorrection | None = None) -> SpikingSamples:
     """Run the full network freely and read its state every ``sample_every_ms``.
 
     Biological time per chain: ``burn_in_ms + n_samples * sample_every_ms``. ``noise`` replaces
     the background (e.g. an oscillating rate, issue 8) and ``e_leak_schedule(t_ms)`` the leak
     potentials over time (see :func:`lifsampling.engine.simulate`); ``init`` (N,) or
     (chains, N) or visible-only, binary, is imposed during the first tau_ref of the burn-in.
-    ``network`` skips the mapping (e.g. a network from :func:`build_network` reused).
+    ``network`` skips the mapping (e.g. a network from :func:`build_network` reused);
+    ``correction`` maps with a :class:`LayerCorrection`.
     ``backend`` is passed to :func:`lifsampling.engine.simulate` ("auto", "kernel", "torch").
     """
     rbm = _check_rbm(rbm)
@@ -392,7 +394,8 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
         raise ValueError(f"chains must be >= 1, got {chains}")
     if not sample_every_ms > 0:
         raise ValueError(f"sample_every_ms must be > 0, got {sample_every_ms}")
-    net = network or build_network(rbm, calibration, synapse=synapse, noise=noise)
+    net = network or build_network(rbm, calibration, synapse=synapse, noise=noise,
+                                   correction=correction)
     schedule = e_leak_schedule
     if init is not None:
         z0 = torch.as_tensor(np.asarray(init), dtype=torch.float32)
@@ -424,7 +427,8 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
 def renormalise_stp(rbm: RBM, calibration: Calibration, U: float, tau_rec_ms: float, *,
                     pilot_ms: float = 2000.0, chains: int = 4, iterations: int = 2,
                     seed: int = 0, device: str = "auto", target: str = "renewing",
-                    noise: NoiseParams | None = None) -> tuple[SynapseParams, dict]:
+                    noise: NoiseParams | None = None,
+                    correction: LayerCorrection | None = None) -> tuple[SynapseParams, dict]:
     """Tsodyks–Markram synapses for ``rbm`` whose spike-averaged transmitted weight equals the
     calibrated static weight.
 
@@ -448,7 +452,7 @@ def renormalise_stp(rbm: RBM, calibration: Calibration, U: float, tau_rec_ms: fl
     for it in range(iterations):
         s = generate(rbm, calibration, n_samples=max(1, int(pilot_ms / DEFAULT_SAMPLE_EVERY_MS)),
                      chains=chains, synapse=syn, noise=noise, burn_in_ms=0.0, seed=seed + it,
-                     device=device, record_spikes=True)
+                     device=device, record_spikes=True, correction=correction)
         steps, ch, ids = s.spikes
         n = rbm.n
         t_ms, keys = steps.numpy() * s.dt_ms, ch.numpy() * n + ids.numpy()
@@ -471,8 +475,9 @@ class SpikingRBMSampler:
     def __init__(self, calibration: Calibration, synapse: SynapseParams | None = None, *,
                  noise: NoiseParams | None = None, burn_in_ms: float = 100.0,
                  sample_every_ms: float = DEFAULT_SAMPLE_EVERY_MS, device: str = "auto",
-                 name: str | None = None) -> None:
+                 name: str | None = None, correction: LayerCorrection | None = None) -> None:
         self.calibration, self.synapse, self.noise = calibration, synapse, noise
+        self.correction = correction
         self.burn_in_ms, self.sample_every_ms, self.device = burn_in_ms, sample_every_ms, device
         if name:
             self.name = name
@@ -484,7 +489,7 @@ class SpikingRBMSampler:
         s = generate(model, self.calibration, n_samples=n, chains=chains, synapse=self.synapse,
                      noise=self.noise, sample_every_ms=self.sample_every_ms,
                      burn_in_ms=self.burn_in_ms, seed=0 if seed is None else seed,
-                     device=self.device, init=init)
+                     device=self.device, init=init, correction=self.correction)
         self.last = s
         self.info = {"sampler": self.name, "sweeps_per_sample": None,
                      "biological_ms_per_sample": self.sample_every_ms,

@@ -114,6 +114,8 @@ def stp_mixing_cmd(
     seeds: str = SEEDS_OPT,
     equal_time: bool = typer.Option(True, "--equal-time/--no-equal-time",
                                     help="also compare at the STP run's wall time"),
+    correction: Path = typer.Option(None, "--correction", help="layer correction JSON from "
+                                    "`lifsampling fidelity --save-correction` (spiking samplers)"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
     out: Path = typer.Option(Path("out/stp/mixing"), "--out", help="folder for results",
@@ -133,11 +135,14 @@ def stp_mixing_cmd(
         fail("need --samples >= 3, --chains >= 1, 0 < --U <= 1, --tau-rec-ms > 0, --pilot-ms > 0")
     seed_list = _seeds(seeds)
     _check_out_dir(out)
+    from ..fidelity import load_correction
+
+    corr = load_correction(correction) if correction is not None else None
     rbm, _ = _rbm.mnist_model(model)
     res = run_mixing(rbm, _rbm.calibration(calibration), samplers=names, n_samples=samples,
                      chains=chains, U=U, tau_rec_ms=tau_rec_ms, pilot_ms=pilot_ms,
                      seeds=seed_list, device=device, equal_time=equal_time, out_dir=out,
-                     log=_log_row(json_out), progress=not json_out)
+                     log=_log_row(json_out), progress=not json_out, correction=corr)
     if json_out:
         print_json({"model": str(model), "config": res["config"],
                     "equal_samples": summary(res, "equal_samples"),

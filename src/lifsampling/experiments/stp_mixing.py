@@ -53,7 +53,7 @@ def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
                tau_rec_ms: float = 280.0, pilot_ms: float = 1000.0, seeds=(0,),
                device: str = "auto", data: EvaluationData | None = None,
                equal_time: bool = True, out_dir: Path | None = None, log=None,
-               progress: bool = False) -> dict:
+               progress: bool = False, correction=None) -> dict:
     """Run every sampler for every seed through the harness; returns
     :func:`lifsampling.comparison.run_comparison`'s result.
 
@@ -68,7 +68,8 @@ def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
     cfg = ComparisonConfig(samplers=tuple(samplers), n_samples=n_samples, chains=chains,
                            seeds=tuple(int(s) for s in seeds), equal_time=equal_time,
                            options=SamplerOptions(U=U, tau_rec_ms=tau_rec_ms,
-                                                  pilot_ms=pilot_ms, device=device))
+                                                  pilot_ms=pilot_ms, device=device,
+                                                  correction=correction))
     cfg.validate()
     rbm = rbm.to(device="cpu")
     data = data or default_data(rbm)
