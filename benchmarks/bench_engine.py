@@ -40,23 +40,21 @@ def rbm_network():
     return bm_to_network(W, b, load_calibration("sbs-tutorial"))
 
 
-def run_ours(chains: int, duration_ms: float, device: str, compile: bool,
-             backend: str = "torch") -> dict:
+def run_ours(chains: int, duration_ms: float, device: str, backend: str = "torch") -> dict:
     import resource
 
     from lifsampling.engine import simulate
 
     net = rbm_network()
     # compile (torch.compile) or load the cached numba kernel outside the timed run
-    simulate(net, 1.0, chains=chains, device=device, compile=compile, backend=backend)
+    simulate(net, 1.0, chains=chains, device=device, backend=backend)
     t0 = time.perf_counter()
-    res = simulate(net, duration_ms, chains=chains, device=device, compile=compile, seed=1,
-                   backend=backend)
+    res = simulate(net, duration_ms, chains=chains, device=device, seed=1, backend=backend)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
-    name = "lifsampling kernel" if backend == "kernel" else \
-        "lifsampling torch" + (" (compiled)" if compile else "")
+    name = {"kernel": "lifsampling kernel", "torch": "lifsampling torch",
+            "torch-compiled": "lifsampling torch (compiled)"}[backend]
     out = {"simulator": name, "chains": chains,
            "duration_ms": duration_ms, "wall_s": wall,
            "chain_bio_s_per_wall_s": chains * duration_ms * 1e-3 / wall,
@@ -169,17 +167,18 @@ def main() -> None:
         for threads in a.brian2_standalone_threads:
             rows.append(_subprocess(f"b.run_brian2_standalone({4 * a.brian2_ms}, {threads})"))
             print(rows[-1], flush=True)
-    modes = {"yes": [True], "no": [False], "both": [False, True]}[a.compile]
+    modes = {"yes": ["torch-compiled"], "no": ["torch"],
+             "both": ["torch", "torch-compiled"]}[a.compile]
     kernel = a.device == "cpu" and not a.no_kernel
     for b in a.chains:
         dur = max(50.0, a.bio_s * 1e3 / b)
-        for comp in modes:
-            if comp and b == 1:
+        for be in modes:
+            if be == "torch-compiled" and b == 1:
                 continue
-            rows.append(_subprocess(f"b.run_ours({b}, {dur}, {a.device!r}, {comp})"))
+            rows.append(_subprocess(f"b.run_ours({b}, {dur}, {a.device!r}, {be!r})"))
             print(rows[-1], flush=True)
         if kernel:
-            rows.append(_subprocess(f"b.run_ours({b}, {4 * dur}, 'cpu', False, 'kernel')"))
+            rows.append(_subprocess(f"b.run_ours({b}, {4 * dur}, 'cpu', 'kernel')"))
             print(rows[-1], flush=True)
     # ratios against Brian2's default runtime mode and against its fastest mode in this run
     brian = [r for r in rows if r["simulator"].startswith("brian2")]

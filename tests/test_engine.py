@@ -215,8 +215,8 @@ def test_compiled_step_is_reproducible_and_agrees_with_eager():
     """The torch.compile-d fused step gives the same spikes for the same seed and the same
     activation (within 5 standard errors of ~500 effective samples per neuron) as eager."""
     net = Network(weights_uS=torch.zeros(6, 6), e_leak_mV=torch.linspace(-52.0, -49.0, 6))
-    a = simulate(net, 2500.0, chains=4, seed=2, compile=True)
-    b = simulate(net, 2500.0, chains=4, seed=2, compile=True)
+    a = simulate(net, 2500.0, chains=4, seed=2, backend="torch-compiled")
+    b = simulate(net, 2500.0, chains=4, seed=2, backend="torch-compiled")
     e = simulate(net, 2500.0, chains=4, seed=2)
     assert torch.equal(a.spike_counts, b.spike_counts)
     diff = (a.on_fraction.mean(0) - e.on_fraction.mean(0)).abs().max().item()

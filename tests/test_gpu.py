@@ -69,3 +69,26 @@ def test_small_bm_on_cuda_against_exact():
     res = simulate(net, 2000.0, chains=64, burn_in_ms=200.0, seed=0, device="cuda",
                    record=Record(joint_states=True))
     assert kl_divergence(exact_distribution(bm), res.joint_distribution().cpu()) < 0.05
+
+
+def test_cuda_plasticity_and_backend_option():
+    """The plasticity slot on CUDA: the deterministic plastic network of the equivalence matrix
+    gives the CPU torch path's spikes and learned weights in float64; the kernel refuses CUDA
+    with its reason and ``"auto"`` takes the torch path there."""
+    from test_engine_equivalence import SYNAPSES, _rule, _tonic_net
+
+    net = _tonic_net(SYNAPSES["tsodyks_markram"], 3, F64)
+    kw = dict(chains=3, dtype=F64, record=Record(spikes=True), backend="torch")
+    a = simulate(net, 100.0, device="cpu", plasticity=_rule(3), **kw)
+    b = simulate(net, 100.0, device="cuda", plasticity=_rule(3), **kw)
+    assert a.spikes[0].numel() > 45
+    for x, y in zip(a.spikes, b.spikes, strict=True):
+        assert torch.equal(x, y.cpu())
+    assert torch.equal(a.plastic_weights_uS, b.plastic_weights_uS.cpu())
+    with pytest.raises(ValueError, match="CPU only"):
+        simulate(net, 1.0, device="cuda", backend="kernel")
+    auto = simulate(net, 100.0, chains=3, dtype=F64, record=Record(spikes=True), device="cuda")
+    static = simulate(net, 100.0, chains=3, dtype=F64, record=Record(spikes=True),
+                      device="cpu", backend="kernel")
+    for x, y in zip(static.spikes, auto.spikes, strict=True):
+        assert torch.equal(x, y.cpu())

@@ -168,6 +168,12 @@ LENG2018_NOISE = NoiseParams(rate_exc_hz=400.0, rate_inh_hz=400.0, w_exc_uS=0.00
 LENG2018_STP = SynapseParams(kind="tsodyks_markram", U=0.01, tau_rec_ms=280.0, tau_fac_ms=0.0,
                              weight_scale=100.0)
 
+# Generic cortical LIF (chosen for the calcium experiments, docs/calcium.md): tau_m 20 ms,
+# C_m 0.25 nF (g_l 12.5 nS), threshold 15 mV above rest, 2 ms refractory, 5 ms synapses.
+MNIST_NEURON = NeuronParams(cm_nF=0.25, tau_m_ms=20.0, e_leak_mV=-70.0, v_thresh_mV=-55.0,
+                            v_reset_mV=-70.0, tau_ref_ms=2.0, tau_syn_exc_ms=5.0,
+                            tau_syn_inh_ms=5.0, e_rev_exc_mV=0.0, e_rev_inh_mV=-80.0)
+
 RENEWING = SynapseParams(kind="renewing")
 ADDITIVE = SynapseParams(kind="additive")
 

@@ -292,12 +292,20 @@ def block_steps(chains: int, n: int, n_ref: int, record_spikes: bool) -> int:
     return max(1, min(BLOCK_STEPS, SPIKE_BUFFER_BYTES // per_refractory_period * (n_ref + 1)))
 
 
-def unsupported_reason(net, rec, e_leak_schedule, device) -> str | None:
-    """Why the kernel cannot run this simulation (None: it can)."""
+def unsupported_reason(net, rec, e_leak_schedule, device, slots=None) -> str | None:
+    """Why the kernel cannot run this simulation (None: it can); ``slots`` are the pluggable
+    components of :func:`lifsampling.engine.simulate` (input, drive, plasticity, recorders)."""
     if device.type != "cpu":
         return "the compiled kernel runs on the CPU only"
     if rec.trace_neurons:
         return "membrane traces are recorded by the torch path"
+    if slots is not None:
+        if slots.input is not None or slots.drive:
+            return "external input and extra Poisson drive run on the torch path"
+        if slots.plasticity:
+            return "plasticity runs on the torch path"
+        if slots.recorders:
+            return "recorder callables run on the torch path"
     return None
 
 

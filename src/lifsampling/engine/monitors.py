@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -38,6 +39,8 @@ class SimulationResult:
     joint_counts: torch.Tensor | None = None  # (B, 2**N) steps spent in each joint state
     traces: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (T, B, k)
     wall_s: float = 0.0
+    plasticity_state: Any = None  # the plasticity component's state after the run
+    plastic_weights_uS: torch.Tensor | None = None  # its weights after the run, (1|B, N_pre, N)
 
     @property
     def rates_hz(self) -> torch.Tensor:

@@ -1,9 +1,10 @@
-"""A network of LIF neurons and its batched simulation (B independent chains of one network)."""
+"""A network of LIF neurons and :func:`simulate`, the one time loop (its schedule: the
+module docstring of :mod:`lifsampling.engine`)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from .fused import compiled_step
 from .monitors import Record, SimulationResult
 from .neuron import initial_state, lif_step, make_constants
 from .noise import PoissonBackground
+from .slots import PlasticityRule, PoissonDrive, PoissonInput, StepView, project
 from .synapses import initial_stp_state, make_stp_constants, propagate, stp_step
 
 MEMORY_LIMIT_BYTES = 4 * 1024**3
@@ -94,30 +96,58 @@ def _cpu_threads(device: torch.device, elements: int):
         torch.set_num_threads(before)
 
 
+@dataclass(frozen=True)
+class _Slots:
+    """The pluggable parts of one run (see :mod:`.slots`)."""
+
+    input: PoissonInput | None = None
+    drive: tuple[PoissonDrive, ...] = ()
+    plasticity: tuple[PlasticityRule, ...] = ()
+    recorders: tuple[Callable[[StepView], None], ...] = ()
+    many_rules: bool = False  # plasticity was given as a sequence: results as lists
+
+
+BACKENDS = ("auto", "kernel", "torch", "torch-compiled")
+
+
 def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float = 0.1,
              burn_in_ms: float = 0.0, seed: int = 0, device: str | torch.device = "auto",
              dtype: torch.dtype = torch.float32, record: Record | None = None,
              v0_mV: float | None = None, progress: bool = False,
              e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
-             compile: bool = False, backend: str = "auto",
+             input: PoissonInput | None = None, drive: Sequence[PoissonDrive] = (),
+             plasticity: PlasticityRule | Sequence[PlasticityRule] | None = None,
+             recorders: Sequence[Callable[[StepView], None]] = (),
+             backend: str = "auto",
              memory_limit_bytes: int = MEMORY_LIMIT_BYTES) -> SimulationResult:
     """Run ``chains`` independent copies of ``net`` for ``burn_in_ms + duration_ms``.
 
-    Randomness comes only from ``seed``: the same seed gives the same spikes on the same device
-    and backend. Membranes start at ``v0_mV`` (default: their leak potential).
-    ``e_leak_schedule(t_ms)``, if given, returns the leak potentials (N,) or (B, N) in mV for the
-    step starting at ``t_ms`` (``t_ms`` counts from the start of the burn-in), e.g. to track the
-    drift of the activation function's midpoint under an oscillating background.
-    ``compile=True`` runs the element-wise work of a step as one ``torch.compile``-d kernel
-    (worth it for large B x N; the first call compiles for a minute; constant background rates
-    only, otherwise the eager path runs); see :mod:`lifsampling.engine.fused`.
+    Every step follows the schedule of :mod:`lifsampling.engine` (drive -> membrane ->
+    STP -> propagation -> plasticity -> recording); the keyword arguments plug components into
+    its slots. Randomness comes only from ``seed``: the same seed gives the same spikes on the
+    same device and backend. Membranes start at ``v0_mV`` (default: their leak potential).
 
-    ``backend``: ``"auto"`` (default) runs the compiled CPU kernel
-    (:mod:`lifsampling.engine.cpu_kernel`, numba; 5-15x the torch path, float32 or float64)
-    whenever the device is the CPU, no membrane traces are recorded and ``compile`` is off, and
-    the torch path otherwise (CUDA, traces); ``"kernel"`` insists on the kernel (an error says
-    why it cannot run), ``"torch"`` on the torch path. The two backends draw different (equally
-    valid) random numbers for a seed; without randomness they give the same spikes.
+    - ``e_leak_schedule(t_ms)``, if given, returns the leak potentials (N,) or (B, N) in mV for
+      the step starting at ``t_ms`` (from the start of the burn-in), e.g. to track the drift of
+      the activation function's midpoint under an oscillating background (a current I(t) is the
+      leak shift I / g_l).
+    - ``input``: a :class:`~.slots.PoissonInput` population projecting onto the network;
+      ``drive``: extra :class:`~.slots.PoissonDrive` inputs (drive slot).
+    - ``plasticity``: a :class:`~.slots.PlasticityRule` component (e.g.
+      :class:`lifsampling.plasticity.PlasticProjection`), or a sequence of them (stepped in
+      order); the final state and weights are returned as ``result.plasticity_state`` /
+      ``result.plastic_weights_uS`` (lists for a sequence).
+    - ``recorders``: callables receiving a :class:`~.slots.StepView` after every recorded step.
+
+    ``backend``: ``"kernel"`` is the compiled CPU kernel (:mod:`.cpu_kernel`, numba; 5-15x
+    the torch path, float32 or float64); ``"torch"`` the eager torch path (CPU or CUDA, every
+    slot); ``"torch-compiled"`` the torch path with the element-wise work of a step as one
+    ``torch.compile``-d kernel (:mod:`.fused`; worth it for large B x N; the first call compiles
+    for a minute; constant background rates only); ``"auto"`` (default) the kernel where it can
+    run the simulation (:func:`.cpu_kernel.unsupported_reason`) and the torch path otherwise.
+    An explicit backend that cannot run a configuration raises ``ValueError`` saying why. The
+    backends draw different (equally valid) random numbers for a seed; without randomness they
+    give the same spikes.
     """
     if not duration_ms > 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
@@ -125,34 +155,65 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
         raise ValueError("burn_in_ms must be >= 0 and dt_ms > 0")
     if chains < 1:
         raise ValueError(f"chains must be >= 1, got {chains}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; use {', '.join(map(repr, BACKENDS))}")
     rec = record or Record()
     net.validate()
     dev = resolve_device(device)
-    if backend not in ("torch", "kernel", "auto"):
-        raise ValueError(f"unknown backend {backend!r}; use 'torch', 'kernel' or 'auto'")
-    if backend == "kernel" or (backend == "auto" and not compile):
+    rules = (() if plasticity is None else
+             tuple(plasticity) if isinstance(plasticity, Sequence) else (plasticity,))
+    for rule in rules:
+        if rule.pre not in ("network", "input"):
+            raise ValueError(f"plasticity.pre must be 'network' or 'input', got {rule.pre!r}")
+        if rule.pre == "input" and input is None:
+            raise ValueError("a plastic projection with pre='input' needs simulate(..., "
+                             "input=PoissonInput(...))")
+    slots = _Slots(input, tuple(drive), rules, tuple(recorders),
+                   isinstance(plasticity, Sequence))
+    if backend in ("kernel", "auto"):
         from .cpu_kernel import unsupported_reason
 
-        reason = unsupported_reason(net, rec, e_leak_schedule, dev)
+        reason = unsupported_reason(net, rec, e_leak_schedule, dev, slots)
         if reason is None:
             return _run_kernel(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dtype, rec,
                                v0_mV, progress, memory_limit_bytes, e_leak_schedule)
         if backend == "kernel":
             raise ValueError(f"backend='kernel' cannot run this simulation: {reason}")
+    fused = backend == "torch-compiled"
+    if fused and net.noise.time_varying:
+        raise ValueError("backend='torch-compiled' cannot run this simulation: time-varying "
+                         "background rates run on backend='torch' or 'kernel'")
     with _cpu_threads(dev, chains * net.n):
-        if compile and not net.noise.time_varying:
+        if fused:
             with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
                 torch.manual_seed(seed)
                 return _run(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dev, dtype, rec,
-                            v0_mV, progress, e_leak_schedule, memory_limit_bytes, fused=True)
+                            v0_mV, progress, e_leak_schedule, memory_limit_bytes, slots,
+                            fused=True)
         return _run(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dev, dtype, rec, v0_mV,
-                    progress, e_leak_schedule, memory_limit_bytes)
+                    progress, e_leak_schedule, memory_limit_bytes, slots)
+
+
+def _add(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _one_or_list(states: list, weights: list, slots: _Slots) -> tuple:
+    """The plasticity results as given: one component -> its own, a sequence -> lists."""
+    if slots.many_rules:
+        return list(states), list(weights)
+    if not slots.plasticity:
+        return None, None
+    return states[0], weights[0]
 
 
 def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms: float,
          seed: int, dev: torch.device, dtype: torch.dtype, rec: Record, v0_mV: float | None,
          progress: bool, e_leak_schedule: Callable[[float], torch.Tensor] | None,
-         memory_limit_bytes: int, fused: bool = False) -> SimulationResult:
+         memory_limit_bytes: int, slots: _Slots, fused: bool = False) -> SimulationResult:
+    """The torch path: the schedule of :mod:`lifsampling.engine`, one slot after the other."""
     n = net.n
     steps = round(duration_ms / dt_ms)
     burn = round(burn_in_ms / dt_ms)
@@ -164,11 +225,30 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
     c = make_constants(net.neuron, e_leak, dt_ms)
     state = initial_state(chains, n, c, v0_mV=v0_mV, device=dev, dtype=dtype)
     noise = PoissonBackground(net.noise, dt_ms, dev, dtype)
+    silent = (not net.noise.time_varying and net.noise.rate_exc_hz == 0
+              and net.noise.rate_inh_hz == 0)  # no background: nothing to draw
     w = net.weights_uS.to(device=dev, dtype=dtype)
     w_split = torch.cat([w.clamp(min=0), (-w).clamp(min=0)], dim=1).contiguous()
     has_recurrent = bool((w != 0).any())
     sc = make_stp_constants(net.synapse, net.neuron, dt_ms)
     stp = initial_stp_state(chains, n, sc, dev, dtype)
+
+    # drive slot: input population and extra Poisson drive
+    inp = slots.input
+    if inp is not None:
+        p_in, fixed_in = inp.prepare(chains, n, dt_ms, dev, dtype)
+    drives = [d.prepare(chains, n, dt_ms, dev, dtype) + (d.w_exc_uS, d.w_inh_uS)
+              for d in slots.drive]
+    # plasticity slot: one (state, weights) per component
+    rules = slots.plasticity
+    pstate, pw = [], []
+    for rule in rules:
+        n_pre = n if rule.pre == "network" else inp.n
+        s0, w0 = rule.init(chains, n_pre, n, device=dev, dtype=dtype, dt_ms=dt_ms)
+        pstate.append(s0)
+        pw.append(w0)
+    from_input = [j for j, r in enumerate(rules) if r.pre == "input"]
+    recurrent = [j for j, r in enumerate(rules) if r.pre == "network"]
 
     spike_counts = torch.zeros(chains, n, dtype=torch.int64, device=dev)
     on_steps = torch.zeros(chains, n, dtype=torch.int64, device=dev)
@@ -183,7 +263,8 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
         bits = 2 ** torch.arange(n - 1, -1, -1, device=dev)
         chain_offset = torch.arange(chains, device=dev) * 2**n
 
-    pending: tuple[torch.Tensor, torch.Tensor] | None = None  # recurrent jumps, 1-step delay
+    pend_e: torch.Tensor | None = None  # recurrent jumps of the previous step (1-step delay)
+    pend_i: torch.Tensor | None = None
     if fused:
         step = compiled_step()
         zeros = torch.zeros(chains, n, device=dev, dtype=dtype)
@@ -193,20 +274,49 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
         t_ms = k * dt_ms
         if e_leak_schedule is not None:
             c = c._replace(e_leak=torch.as_tensor(e_leak_schedule(t_ms), device=dev, dtype=dtype))
+        # 1. drive: background (inside the fused step), input population, extra Poisson drive,
+        #    and the recurrent jumps of the previous step
+        ext_e, ext_i = pend_e, pend_i
+        s_in = None
+        if inp is not None:
+            s_in = torch.rand((chains, inp.n), generator=gen, device=dev, dtype=dtype) < p_in
+            x_in = s_in.to(dtype)
+            in_e, in_i = fixed_in(x_in)
+            ext_e, ext_i = _add(ext_e, in_e), _add(ext_i, in_i)
+            for j in from_input:
+                ext_e = _add(ext_e, project(x_in, pw[j]))
+        for mean_e, mean_i, we, wi in drives:
+            if mean_e is not None:
+                ext_e = _add(ext_e, torch.poisson(mean_e, generator=gen) * we)
+            if mean_i is not None:
+                ext_i = _add(ext_i, torch.poisson(mean_i, generator=gen) * wi)
         if fused:
-            pe, pi = pending if pending is not None else (zeros, zeros)
-            state, stp, spikes, z, efficacy = step(state, stp, pe, pi, c, sc, *noise.table())
-            if has_recurrent:
-                pending = propagate(efficacy, spikes, w_split, n)
+            # 1-3 in one compiled function: background, lif_step, stp_step
+            state, stp, spikes, z, efficacy = step(
+                state, stp, zeros if ext_e is None else ext_e,
+                zeros if ext_i is None else ext_i, c, sc, *noise.table())
         else:
-            bg_e, bg_i = noise.draw((chains, n), t_ms + 0.5 * dt_ms, gen)
-            if pending is not None:
-                bg_e = bg_e + pending[0]
-                bg_i = bg_i + pending[1]
-            state, spikes, z = lif_step(state, c, bg_e, bg_i)
-            if has_recurrent:
+            if not silent:
+                bg_e, bg_i = noise.draw((chains, n), t_ms + 0.5 * dt_ms, gen)
+                ext_e, ext_i = _add(bg_e, ext_e), _add(bg_i, ext_i)
+            # 2. membrane, threshold, refractoriness
+            state, spikes, z = lif_step(state, c, ext_e, ext_i)
+            # 3. synaptic efficacy (short-term plasticity)
+            if has_recurrent or recurrent:
                 stp, efficacy = stp_step(stp, sc, spikes)
-                pending = propagate(efficacy, spikes, w_split, n)
+        # 4. propagation: this step's spikes land at the end of the next step
+        pend_e = pend_i = None
+        if has_recurrent:
+            jumps = propagate(efficacy, spikes, w_split, n)
+            if jumps is not None:
+                pend_e, pend_i = jumps
+        for j in recurrent:
+            pend_e = _add(pend_e, project(efficacy, pw[j]))
+        # 5. plasticity
+        for j, rule in enumerate(rules):
+            pstate[j], pw[j] = rule.step(pstate[j], s_in if rule.pre == "input" else spikes,
+                                         spikes, pw[j], dt_ms, gen)
+        # 6. recording
         if k >= burn:
             kk = k - burn
             spike_counts += spikes
@@ -223,15 +333,23 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
             if joint is not None:
                 joint.index_add_(0, chain_offset + (z.long() * bits).sum(1),
                                  torch.ones(chains, dtype=torch.int64, device=dev))
+            if slots.recorders:
+                view = StepView(kk, t_ms, state, spikes, z, *_one_or_list(pstate, pw, slots))
+                for recorder in slots.recorders:
+                    recorder(view)
         if bar is not None and k % 1000 == 0:
             bar[0].update(bar[1], completed=k)
     if bar is not None:
         bar[0].update(bar[1], completed=burn + steps)
         bar[0].stop()
+    for j, rule in enumerate(rules):
+        pstate[j], pw[j] = rule.finish(pstate[j], pw[j], (burn + steps) * dt_ms)
+    pstate_out, pw_out = _one_or_list(pstate, pw, slots)
 
     result = SimulationResult(
         dt_ms=dt_ms, duration_ms=steps * dt_ms, chains=chains, spike_counts=spike_counts.cpu(),
-        on_fraction=(on_steps.double() / steps).cpu(), wall_s=time.perf_counter() - t0)
+        on_fraction=(on_steps.double() / steps).cpu(), wall_s=time.perf_counter() - t0,
+        plasticity_state=pstate_out, plastic_weights_uS=pw_out)
     if rec.spikes:
         if spike_log:
             result.spikes = (

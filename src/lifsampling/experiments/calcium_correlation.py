@@ -2,9 +2,10 @@
 
 Research note §3 ("correlated spiking modulates learning rate"; the paper's own set-up was not
 available, so this one is *chosen*): B independent copies of a recurrent network of N
-excitatory LIF neurons (engine ``lif_step``), all-to-all plastic BiCaLL synapses (no
-self-connections, conductance ``g_rec_uS`` x binary weight), independent Poisson background per
-neuron (engine ``PoissonBackground``) and a DC current. Two conditions:
+excitatory LIF neurons (``params.MNIST_NEURON``, run by ``engine.simulate``), all-to-all plastic
+BiCaLL synapses in its plasticity slot (no self-connections, conductance ``g_rec_uS`` x binary
+weight, one weight matrix per copy), independent Poisson background per neuron and a DC
+current. Two conditions:
 
 - ``oscillation``: a common subthreshold current ``amp_nA`` sin(2 pi f t) added to every neuron
   (0.1 nA moves the free membrane by about amp / g_tot = 4.4 mV; the mean free membrane
@@ -31,11 +32,10 @@ from pathlib import Path
 
 import torch
 
-from ..engine.neuron import initial_state, lif_step, make_constants
-from ..engine.noise import PoissonBackground
-from ..params import NoiseParams
+from ..engine import Network, Record, StepView, simulate
+from ..params import ADDITIVE, MNIST_NEURON, NoiseParams
 from ..plasticity.calcium import BiCaLL, BiCaLLParams
-from .calcium_mnist import MNIST_NEURON
+from ..plasticity.projection import PlasticProjection
 
 
 @dataclass(frozen=True)
@@ -56,57 +56,64 @@ class CorrelationConfig:
     device: str = "cpu"
 
 
+class _FlipCounter:
+    """Recorder: crossings of theta_b by the hidden weights (binary flips), step by step."""
+
+    def __init__(self, rule: BiCaLL, w0: torch.Tensor, mask: torch.Tensor) -> None:
+        self.rule, self.mask = rule, mask
+        self.up = w0 > rule.p.theta_bistable
+        self.flips = torch.zeros((), device=w0.device)
+
+    def __call__(self, view: StepView) -> None:
+        up = self.rule.is_up(view.plasticity_state.synapses)
+        self.flips = self.flips + ((up != self.up).float() * self.mask).sum()
+        self.up = up
+
+
 def run_network(cfg: CorrelationConfig, dc_nA: float, amp_nA: float, duration_ms: float,
                 seed: int, learn: bool = True) -> dict:
-    """Simulate B network copies; returns rates, weight flips and synchrony."""
+    """Simulate B network copies with ``engine.simulate``; returns rates, weight flips and
+    synchrony. The currents enter as leak shifts: I = dc + amp sin(2 pi f t) moves the
+    membrane's fixed point like a leak potential E_l + I / g_l."""
     dev = torch.device(cfg.device)
     gen = torch.Generator(device=dev).manual_seed(seed)
     n, b, dt = cfg.n, cfg.batch, cfg.dt_ms
-    consts = make_constants(MNIST_NEURON, torch.full((n,), MNIST_NEURON.e_leak_mV, device=dev),
-                            dt, i_offset_nA=dc_nA)
-    st = initial_state(b, n, consts, device=dev)
-    bg = PoissonBackground(NoiseParams(rate_exc_hz=cfg.noise_rate_hz, rate_inh_hz=cfg.noise_rate_hz,
-                                       w_exc_uS=cfg.w_noise_exc_uS, w_inh_uS=cfg.w_noise_inh_uS),
-                           dt, dev, torch.float32)
+    g_l = MNIST_NEURON.g_leak_uS
+    e_leak = torch.full((n,), MNIST_NEURON.e_leak_mV + dc_nA / g_l, device=dev)
+    noise = NoiseParams(rate_exc_hz=cfg.noise_rate_hz, rate_inh_hz=cfg.noise_rate_hz,
+                        w_exc_uS=cfg.w_noise_exc_uS, w_inh_uS=cfg.w_noise_inh_uS)
+    net = Network(weights_uS=torch.zeros(n, n), e_leak_mV=e_leak, neuron=MNIST_NEURON,
+                  noise=noise, synapse=ADDITIVE)
     rule = BiCaLL(BiCaLLParams())
     w0 = torch.rand(b, n, n, generator=gen, device=dev)
-    ps = rule.init_state(b, n, n, w0, device=dev)
     no_self = 1.0 - torch.eye(n, device=dev)
-    up = rule.is_up(ps)
-    flips = torch.zeros((), device=dev)
-    steps = round(duration_ms / dt)
+    flips = _FlipCounter(rule, w0, no_self)
+    schedule = None
+    if amp_nA:
+        def schedule(t_ms: float) -> torch.Tensor:
+            return e_leak + amp_nA / g_l * math.sin(2 * math.pi * cfg.freq_hz * t_ms * 1e-3)
+    res = simulate(net, duration_ms, chains=b, dt_ms=dt, seed=seed + 1, device=dev,
+                   record=Record(spikes=True), e_leak_schedule=schedule,
+                   plasticity=PlasticProjection(rule, w0, cfg.g_rec_uS, pre="network",
+                                                mask=no_self, learn=learn),
+                   recorders=[flips] if learn else [])
+    ps = res.plasticity_state.synapses
+    # population synchrony in 5 ms bins (a trailing partial bin is dropped)
     bin_steps = round(5.0 / dt)
-    spk_count = torch.zeros(b, n, device=dev)
-    bins = torch.zeros(b, n, device=dev)
-    binned = []
-    w_eff = rule.weight(ps) * no_self
-    spk = torch.zeros(b, n, dtype=torch.bool, device=dev)
-    for k in range(steps):
-        t = k * dt
-        i_osc = dc_nA + amp_nA * math.sin(2 * math.pi * cfg.freq_hz * t * 1e-3)
-        c = consts._replace(i_offset=torch.tensor(i_osc, device=dev))
-        ge, gi = bg.draw((b, n), t, gen)
-        ge = ge + cfg.g_rec_uS * torch.bmm(spk.float().unsqueeze(1), w_eff).squeeze(1)
-        st, spk, _ = lif_step(st, c, ge, gi)
-        spk_count += spk
-        bins += spk
-        if (k + 1) % bin_steps == 0:
-            binned.append(bins)
-            bins = torch.zeros(b, n, device=dev)
-        if learn:
-            ps = rule.step(ps, spk, spk, dt)
-            new_up = rule.is_up(ps)
-            flips = flips + ((new_up != up).float() * no_self).sum()
-            up = new_up
-            w_eff = rule.weight(ps) * no_self
-    x = torch.stack(binned, 0)  # (T, B, N)
+    n_bins = round(duration_ms / dt) // bin_steps
+    st, ch, ids = res.spikes
+    keep = st < n_bins * bin_steps
+    x = torch.zeros(n_bins * b * n, dtype=torch.float64)
+    x.index_add_(0, ((st[keep] // bin_steps) * b + ch[keep]) * n + ids[keep],
+                 torch.ones(int(keep.sum()), dtype=torch.float64))
+    x = x.view(n_bins, b, n)  # (T, B, N)
     pop = x.mean(-1)
     sync = float((pop.var(0) / x.var(0).mean(-1).clamp(min=1e-12)).mean())
     n_syn = b * n * (n - 1)
     sec = duration_ms * 1e-3
     dw = ((ps.w - w0).abs() * no_self).sum() / n_syn / sec
-    return {"rate_hz": float(spk_count.mean() / sec), "flips_per_synapse_per_s":
-            float(flips / n_syn / sec), "mean_abs_dw_per_s": float(dw), "synchrony": sync,
+    return {"rate_hz": float(res.spike_counts.double().mean() / sec), "flips_per_synapse_per_s":
+            float(flips.flips / n_syn / sec), "mean_abs_dw_per_s": float(dw), "synchrony": sync,
             "fraction_up_end": float((rule.is_up(ps).float() * no_self).sum() / n_syn)}
 
 

@@ -6,7 +6,8 @@ author's own prototype (§2d), with every number below *chosen* here:
 
 - Input: 784 Poisson trains, rate = ``input_rate_hz`` x pixel intensity (0..1), dt = 1 ms,
   ``present_ms`` per image; all state (membranes, traces) is reset between images.
-- Output: 10 pools of ``pool`` conductance-based LIF neurons (engine ``lif_step``), all-to-all
+- Output: 10 pools of ``pool`` conductance-based LIF neurons (``params.MNIST_NEURON``, run by
+  ``engine.simulate``: input, teacher and plastic synapses are components of its slots), all-to-all
   plastic input -> output synapses: conductance jump ``g_in_uS`` x w_eff (binary BiCaLL weight).
 - Coding-level inhibition: every input spike also gives every output neuron an inhibitory
   conductance jump ``g_inh_per_input_uS``, i.e. an inhibitory drive proportional to the number of
@@ -51,14 +52,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..engine.neuron import initial_state, lif_step, make_constants
-from ..params import NeuronParams
+from ..engine import Network, PoissonDrive, PoissonInput, simulate
+from ..params import MNIST_NEURON, NoiseParams, SynapseParams
 from ..plasticity.calcium import BiCaLL, BiCaLLParams
+from ..plasticity.projection import PlasticProjection
 
-# Output neuron (chosen): a generic cortical LIF, tau_m 20 ms, 5 ms synapses.
-MNIST_NEURON = NeuronParams(cm_nF=0.25, tau_m_ms=20.0, e_leak_mV=-70.0, v_thresh_mV=-55.0,
-                            v_reset_mV=-70.0, tau_ref_ms=2.0, tau_syn_exc_ms=5.0,
-                            tau_syn_inh_ms=5.0, e_rev_exc_mV=0.0, e_rev_inh_mV=-80.0)
+__all__ = ["MNIST_NEURON", "CalciumClassifier", "MnistConfig", "evaluate", "run_mnist"]
+
+_NO_BACKGROUND = NoiseParams(rate_exc_hz=0.0, rate_inh_hz=0.0)
 
 
 @dataclass(frozen=True)
@@ -123,77 +124,66 @@ def load_mnist(data_dir: str | Path | None = None,
 # -- network --------------------------------------------------------------------------------
 class CalciumClassifier:
     """Input Poisson layer -> plastic BiCaLL synapses -> n_classes x pool LIF outputs
-    (+ plastic recurrence). Works for any input size ``n_in`` (e.g. random patterns in tests)."""
+    (+ plastic recurrence). Works for any input size ``n_in`` (e.g. random patterns in tests).
+
+    A presentation is one :func:`lifsampling.engine.simulate` run of the output neurons (one
+    chain per image of the batch): the image is a :class:`~lifsampling.engine.PoissonInput`
+    whose fixed projection is the coding-level inhibition, the teacher a
+    :class:`~lifsampling.engine.PoissonDrive`, and the plastic synapses
+    :class:`~lifsampling.plasticity.PlasticProjection` components of the plasticity slot
+    (shared by the batch, traces reset per presentation, bistable drift once per presentation).
+    """
 
     def __init__(self, cfg: MnistConfig, device: torch.device) -> None:
         self.cfg, self.dev = cfg, device
         self.n_out = cfg.n_classes * cfg.pool
         self.rule = BiCaLL(cfg.rule_params())
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
-        e_leak = torch.full((self.n_out,), MNIST_NEURON.e_leak_mV, device=device)
-        self.consts = make_constants(MNIST_NEURON, e_leak, cfg.dt_ms)
         w0 = (torch.rand(1, cfg.n_in, self.n_out, generator=self.gen, device=device)
               < cfg.w_init_p_up).float() * 0.7 + 0.15  # hidden weights 0.15 or 0.85
         self.ff = self.rule.init_state(1, cfg.n_in, self.n_out, w0, device=device)
         self.recurrent = cfg.architecture == "recurrent"
+        w_fixed = torch.zeros(self.n_out, self.n_out)
         if self.recurrent:
             self.rec = self.rule.init_state(1, self.n_out, self.n_out, 0.15, device=device)
             self.no_self = 1.0 - torch.eye(self.n_out, device=device)
+            w_fixed -= cfg.g_rec_inh_uS  # every output spike inhibits all outputs
+        self.net = Network(weights_uS=w_fixed,
+                           e_leak_mV=torch.full((self.n_out,), MNIST_NEURON.e_leak_mV),
+                           neuron=MNIST_NEURON, noise=_NO_BACKGROUND,
+                           synapse=SynapseParams(kind="additive"))
+        self.w_inh_in = torch.full((cfg.n_in, self.n_out), -cfg.g_inh_per_input_uS,
+                                   device=device)  # coding-level inhibition
         self.pool_of = torch.arange(self.n_out, device=device) // cfg.pool
+        self._presented = 0
 
     def present(self, images: torch.Tensor, labels: torch.Tensor | None,
                 learn: bool, duration_ms: float | None = None) -> torch.Tensor:
         """Present B images for ``duration_ms`` (default ``present_ms``); returns output spike
         counts (B, n_out)."""
-        cfg, rule, c = self.cfg, self.rule, self.consts
-        b = images.shape[0]
-        steps = round((duration_ms or cfg.present_ms) / cfg.dt_ms)
-        p_in = (cfg.spont_rate_hz + images * (cfg.input_rate_hz - cfg.spont_rate_hz)) * (
-            cfg.dt_ms * 1e-3)
-        st = initial_state(b, self.n_out, c, device=self.dev)
-        zeros_pre = torch.zeros(b, cfg.n_in, device=self.dev)
-        zeros_post = torch.zeros(b, self.n_out, device=self.dev)
-        ff = self.ff._replace(pre=zeros_pre, post=zeros_post, stop=zeros_post.clone())
+        cfg = self.cfg
+        rates = cfg.spont_rate_hz + images * (cfg.input_rate_hz - cfg.spont_rate_hz)
+        rules = [PlasticProjection(self.rule, self.ff.w, cfg.g_in_uS, pre="input", shared=True,
+                                   learn=learn, slow="end")]
         if self.recurrent:
-            rec = self.rec._replace(pre=zeros_post.clone(), post=zeros_post.clone(),
-                                    stop=zeros_post.clone())
-        teach = None
+            rules.append(PlasticProjection(self.rule, self.rec.w, cfg.g_rec_uS, pre="network",
+                                           shared=True, mask=self.no_self, learn=learn,
+                                           slow="end"))
+        drive = []
         if labels is not None:
             teach = (self.pool_of.unsqueeze(0) == labels.unsqueeze(1)).float()
-            p_teach = cfg.teacher_rate_hz * cfg.dt_ms * 1e-3
-        counts = torch.zeros(b, self.n_out, device=self.dev)
-        out_spk = torch.zeros(b, self.n_out, dtype=torch.bool, device=self.dev)
-        w_eff = rule.weight(ff)[0]
-        w_rec = rule.weight(rec)[0] * self.no_self if self.recurrent else None
-        for _ in range(steps):
-            in_spk = torch.rand(b, cfg.n_in, generator=self.gen, device=self.dev) < p_in
-            s_f = in_spk.float()
-            g_e = cfg.g_in_uS * (s_f @ w_eff)
+            drive.append(PoissonDrive(cfg.teacher_rate_hz * teach, cfg.g_teacher_uS,
+                                      cfg.teacher_rate_hz * (1 - teach), cfg.g_anti_uS))
+        self._presented += 1
+        res = simulate(self.net, duration_ms or cfg.present_ms, chains=images.shape[0],
+                       dt_ms=cfg.dt_ms, seed=(cfg.seed << 32) + self._presented,
+                       device=self.dev, input=PoissonInput(rates, self.w_inh_in), drive=drive,
+                       plasticity=rules)
+        if learn:
+            self.ff = res.plasticity_state[0].synapses
             if self.recurrent:
-                o = out_spk.float()
-                g_e = g_e + cfg.g_rec_uS * (o @ w_rec)
-            if teach is not None:
-                n_t = torch.poisson(torch.full_like(teach, p_teach), generator=self.gen)
-                g_e = g_e + cfg.g_teacher_uS * n_t * teach
-            g_i = (cfg.g_inh_per_input_uS * s_f.sum(1, keepdim=True)).expand(b, self.n_out)
-            if self.recurrent:
-                g_i = g_i + cfg.g_rec_inh_uS * o.sum(1, keepdim=True)
-            if teach is not None and cfg.g_anti_uS > 0:
-                n_a = torch.poisson(torch.full_like(teach, p_teach), generator=self.gen)
-                g_i = g_i + cfg.g_anti_uS * n_a * (1 - teach)
-            st, out_spk, _ = lif_step(st, c, g_e, g_i)
-            counts += out_spk
-            if learn:
-                ff = rule.on_spikes(rule.decay(ff, cfg.dt_ms), in_spk, out_spk, shared=True)
-                w_eff = rule.weight(ff)[0]
-                if self.recurrent:
-                    rec = rule.on_spikes(rule.decay(rec, cfg.dt_ms), out_spk, out_spk, shared=True)
-                    w_rec = rule.weight(rec)[0] * self.no_self
-        if learn:  # bistable drift, once per presentation (operator splitting; tau_b >> present)
-            self.ff = rule.drift(ff, cfg.present_ms)
-            if self.recurrent:
-                self.rec = rule.drift(rec, cfg.present_ms)
-        return counts
+                self.rec = res.plasticity_state[1].synapses
+        return res.spike_counts.to(device=self.dev, dtype=torch.float32)
 
     def predict(self, counts: torch.Tensor) -> torch.Tensor:
         per_class = counts.reshape(counts.shape[0], self.cfg.n_classes, self.cfg.pool).sum(-1)

@@ -10,11 +10,14 @@ Common rule interface (B independent copies of an N_pre x N_post projection, tim
 - ``weight(state)``: effective weight; ``is_up(state)``: bistable state
 
 Rules: :class:`BiCaLL` (Soares Girão, Risi & Chicca 2025) and :class:`GraupnerBrunel` (2012).
-Protocols with prescribed spike trains live in :mod:`.protocols`.
+In a network they are components of the engine's plasticity slot: :class:`PlasticProjection`
+(``lifsampling.engine.simulate(..., plasticity=PlasticProjection(rule, ...))``). Protocols with
+prescribed spike trains live in :mod:`.protocols`.
 """
 
 from .calcium import BiCaLL, BiCaLLParams, PlasticityState, trace_closed_form
 from .graupner_brunel import GB_PRESETS, GraupnerBrunel, GraupnerBrunelParams
+from .projection import PlasticProjection, ProjectionState
 from .protocols import (
     PROTOCOLS,
     RULES,
@@ -27,6 +30,7 @@ from .protocols import (
 
 __all__ = [
     "GB_PRESETS", "PROTOCOLS", "RULES", "BiCaLL", "BiCaLLParams", "GraupnerBrunel",
-    "GraupnerBrunelParams", "PlasticityState", "frequency_protocol", "make_rule", "rate_protocol",
+    "GraupnerBrunelParams", "PlasticProjection", "PlasticityState", "ProjectionState",
+    "frequency_protocol", "make_rule", "rate_protocol",
     "run_spike_trains", "stdp_protocol", "trace_closed_form",
 ]

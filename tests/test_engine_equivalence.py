@@ -1,0 +1,267 @@
+"""The one schedule, run by every backend: backend x dtype x chains x synapse kind x plasticity
+x leak schedule.
+
+Deterministic networks (no Poisson noise: constant suprathreshold leaks) must give identical
+spikes in float64 on the kernel and the torch path, and the torch path with a plastic
+projection must give the spikes and weights of an independent reference loop written here from
+the step functions (lif_step, stp_step, the rule's step) in the documented slot order. float32
+and Poisson background: statistical agreement with tolerances from the sample size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lifsampling.engine import (
+    Network,
+    PoissonDrive,
+    PoissonInput,
+    Record,
+    initial_state,
+    initial_stp_state,
+    lif_step,
+    make_constants,
+    make_stp_constants,
+    simulate,
+    stp_step,
+)
+from lifsampling.engine.cpu_kernel import unsupported_reason
+from lifsampling.params import MNIST_NEURON, NoiseParams, SynapseParams
+from lifsampling.plasticity import BiCaLL, BiCaLLParams, PlasticProjection
+
+F64 = torch.float64
+SILENT = NoiseParams(rate_exc_hz=0.0, rate_inh_hz=0.0)
+SYNAPSES = {
+    "renewing": SynapseParams(),
+    "additive": SynapseParams(kind="additive", weight_scale=0.7),
+    "tsodyks_markram": SynapseParams(kind="tsodyks_markram", U=0.3, tau_rec_ms=50.0,
+                                     tau_fac_ms=20.0, weight_scale=2.0),
+}
+DURATION_MS, DT = 100.0, 0.1
+
+
+def _tonic_net(syn: SynapseParams, chains: int, dtype: torch.dtype) -> Network:
+    """Six neurons (tau_m 20 ms, so that spike times respond to the synapses) driven above
+    threshold by their leak, coupled both ways; with several chains each chain has its own
+    leaks, so the chains differ."""
+    g = torch.Generator().manual_seed(3)
+    w = 0.004 * (torch.rand(6, 6, generator=g, dtype=F64) - 0.5)
+    w.fill_diagonal_(0.0)
+    leak = torch.linspace(-53.0, -47.0, 6, dtype=F64)
+    if chains > 1:
+        leak = leak + 0.5 * torch.arange(chains, dtype=F64).unsqueeze(1)
+    return Network(weights_uS=w.to(dtype), e_leak_mV=leak.to(dtype), neuron=MNIST_NEURON,
+                   noise=SILENT, synapse=syn)
+
+
+def _schedule(net: Network):
+    """Leak drops by 4 mV (silencing most neurons) in 40-60 ms, then rises by 0.3 mV."""
+    base = net.e_leak_mV
+    quiet, high = base - 4.0, base + 0.3
+
+    def schedule(t_ms: float) -> torch.Tensor:
+        if t_ms < 40.0:
+            return base
+        return quiet if t_ms < 60.0 else high
+    return schedule
+
+
+def _rule(chains: int) -> PlasticProjection:
+    """Recurrent BiCaLL synapses, one matrix per chain, hidden weights near theta_b so that
+    binary weights flip within the run and change the spikes."""
+    g = torch.Generator().manual_seed(5)
+    w0 = 0.4 + 0.2 * torch.rand(chains, 6, 6, generator=g, dtype=F64)
+    return PlasticProjection(BiCaLL(BiCaLLParams(tau_bistable_ms=2_000.0)), w0, 0.002,
+                             pre="network", mask=1.0 - torch.eye(6, dtype=F64))
+
+
+def _reference(net: Network, chains: int, dtype: torch.dtype, rule: PlasticProjection | None,
+               schedule) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The documented schedule written out: drive (previous step's jumps) -> lif_step -> STP ->
+    propagation (dense products) -> plasticity. Returns a (steps, B, N) spike raster."""
+    n, steps = net.n, round(DURATION_MS / DT)
+    c = make_constants(net.neuron, net.e_leak_mV.to(dtype), DT)
+    st = initial_state(chains, n, c, dtype=dtype)
+    sc = make_stp_constants(net.synapse, net.neuron, DT)
+    stp = initial_stp_state(chains, n, sc, torch.device("cpu"), dtype)
+    w = net.weights_uS.to(dtype)
+    w_e, w_i = w.clamp(min=0), (-w).clamp(min=0)
+    gen = torch.Generator().manual_seed(0)
+    if rule is not None:
+        ps, pw = rule.init(chains, n, n, device=torch.device("cpu"), dtype=dtype, dt_ms=DT)
+    pend_e = pend_i = None
+    raster = torch.zeros(steps, chains, n, dtype=torch.bool)
+    for k in range(steps):
+        if schedule is not None:
+            c = c._replace(e_leak=schedule(k * DT).to(dtype))
+        st, spk, _ = lif_step(st, c, pend_e, pend_i)
+        stp, eff = stp_step(stp, sc, spk)
+        pend_e, pend_i = eff @ w_e, eff @ w_i
+        if rule is not None:
+            pend_e = pend_e + torch.bmm(eff.unsqueeze(1), pw).squeeze(1)
+            ps, pw = rule.step(ps, spk, spk, pw, DT, gen)
+        raster[k] = spk
+    return raster, (pw if rule is not None else None)
+
+
+def _raster(res, chains: int, n: int) -> torch.Tensor:
+    steps = round(DURATION_MS / DT)
+    out = torch.zeros(steps, chains, n, dtype=torch.bool)
+    out[res.spikes] = True
+    return out
+
+
+CASES = [(dt, ch, syn, plastic, sched)
+         for dt in ("float64", "float32") for ch in (1, 3) for syn in SYNAPSES
+         for plastic in (False, True) for sched in (False, True)]
+
+
+@pytest.mark.parametrize("dtype_name,chains,syn,plastic,sched", CASES,
+                         ids=[f"{a}-B{b}-{c}-{'plastic' if d else 'static'}-"
+                              f"{'schedule' if e else 'const'}" for a, b, c, d, e in CASES])
+def test_deterministic_matrix(dtype_name, chains, syn, plastic, sched):
+    dtype = getattr(torch, dtype_name)
+    net = _tonic_net(SYNAPSES[syn], chains, dtype)
+    schedule = _schedule(net) if sched else None
+    rule = _rule(chains) if plastic else None
+    rec = Record(spikes=True)
+    kw = dict(chains=chains, dt_ms=DT, dtype=dtype, record=rec, e_leak_schedule=schedule,
+              device="cpu")
+    torch_res = simulate(net, DURATION_MS, backend="torch", plasticity=rule, **kw)
+    spikes_torch = _raster(torch_res, chains, net.n)
+    ref, ref_w = _reference(net, chains, dtype, rule, schedule)
+    n_spikes = int(ref.sum())
+    assert n_spikes > 15 * chains  # the network is active ...
+    if plastic:  # ... and the rule learns
+        w_hidden = torch_res.plasticity_state.synapses.w
+        assert float((w_hidden - rule.w0.to(dtype)).abs().max()) > 0.05
+    if plastic and dtype == F64 and chains == 1:  # its flips change the spikes
+        static = simulate(net, DURATION_MS, backend="torch", **kw)
+        assert not torch.equal(_raster(static, chains, net.n), spikes_torch)
+    if dtype == F64:
+        assert torch.equal(spikes_torch, ref)
+        if plastic:
+            assert torch.equal(torch_res.plastic_weights_uS, ref_w)
+    else:  # float32 rounding may move a spike by a step: per-neuron counts within 2 spikes
+        assert (spikes_torch.sum(0).long() - ref.sum(0).long()).abs().max() <= 2
+    if plastic:  # the kernel does not run plasticity: it says so (and "auto" takes torch)
+        with pytest.raises(ValueError, match="plasticity runs on the torch path"):
+            simulate(net, DURATION_MS, backend="kernel", plasticity=rule, **kw)
+        return
+    kern = _raster(simulate(net, DURATION_MS, backend="kernel", **kw), chains, net.n)
+    if dtype == F64:
+        assert torch.equal(kern, spikes_torch)
+    else:
+        assert (kern.sum(0).long() - spikes_torch.sum(0).long()).abs().max() <= 2
+
+
+@pytest.mark.parametrize("syn,dtype", [("renewing", torch.float32), ("additive", F64),
+                                       ("tsodyks_markram", torch.float32)],
+                         ids=["renewing-float32", "additive-float64", "tsodyks_markram-float32"])
+def test_poisson_background_statistics_kernel_vs_torch(syn, dtype):
+    """Under Poisson background, p(z=1) of every neuron (a weakly coupled 5-neuron network
+    across the activation function, leak shifted by a schedule in the second half) agrees
+    between the backends within 5 standard errors: 8 chains x 1 s hold ~400 independent
+    samples (z decorrelates within ~tau_ref + tau_syn ~ 20 ms) per neuron and backend."""
+    g = torch.Generator().manual_seed(1)
+    w = 0.002 * (torch.rand(5, 5, generator=g, dtype=F64) - 0.5)
+    w.fill_diagonal_(0.0)
+    net = Network(weights_uS=w.to(dtype), e_leak_mV=torch.linspace(-53.0, -49.0, 5).to(dtype),
+                  noise=NoiseParams(rate_exc_hz=3000.0, rate_inh_hz=3000.0),
+                  synapse=SYNAPSES[syn])
+    base = net.e_leak_mV
+
+    def schedule(t_ms: float) -> torch.Tensor:
+        return base if t_ms < 500.0 else base + 0.5
+
+    res = {be: simulate(net, 1000.0, chains=8, seed=7, dtype=dtype, e_leak_schedule=schedule,
+                        backend=be, device="cpu") for be in ("torch", "kernel")}
+    p_t, p_k = res["torch"].on_fraction.mean(0), res["kernel"].on_fraction.mean(0)
+    assert float(p_t.min()) > 0.05 and float(p_t.max()) < 0.95  # across the sigmoid
+    se = torch.sqrt(p_t * (1 - p_t) / 400 + p_k * (1 - p_k) / 400)
+    assert bool(((p_t - p_k).abs() < 5 * se).all()), (p_t, p_k)
+
+
+def _old_present_loop(images, teach, w_hidden, rule, cfg, gen, steps):
+    """The calcium MNIST presentation as its own loop (before it ran on the engine): input
+    Bernoulli trains, teacher Poisson counts, lif_step, BiCaLL decay + summed updates."""
+    b, n_in = images.shape
+    n_out = teach.shape[1]
+    e_leak = torch.full((n_out,), MNIST_NEURON.e_leak_mV, dtype=F64)
+    c = make_constants(MNIST_NEURON, e_leak, 1.0)
+    st = initial_state(b, n_out, c, dtype=F64)
+    p_in = images * cfg["rate"] * 1e-3
+    zeros_post = torch.zeros(b, n_out, dtype=F64)
+    ff = rule.init_state(1, n_in, n_out, w_hidden, dtype=F64)._replace(
+        pre=torch.zeros(b, n_in, dtype=F64), post=zeros_post, stop=zeros_post.clone())
+    p_teach = cfg["teacher"] * 1e-3
+    counts = torch.zeros(b, n_out, dtype=torch.int64)
+    for _ in range(steps):
+        w_eff = rule.weight(ff)[0]
+        s = (torch.rand(b, n_in, generator=gen, dtype=F64) < p_in).to(F64)
+        g_e = cfg["g_in"] * (s @ w_eff)
+        g_e = g_e + cfg["g_t"] * torch.poisson(p_teach * teach, generator=gen)
+        g_i = cfg["g_inh"] * s.sum(1, keepdim=True).expand(b, n_out)
+        g_i = g_i + cfg["g_a"] * torch.poisson(p_teach * (1 - teach), generator=gen)
+        st, spk, _ = lif_step(st, c, g_e, g_i)
+        counts += spk
+        ff = rule.on_spikes(rule.decay(ff, 1.0), s.bool(), spk, shared=True)
+    return counts, rule.drift(ff, steps * 1.0).w
+
+
+def test_input_drive_and_shared_plasticity_match_the_old_calcium_loop():
+    """PoissonInput + PoissonDrive + a shared BiCaLL input projection (the calcium MNIST
+    presentation) gives, for the same random stream, the spike counts and hidden weights of the
+    loop the experiment used to run itself (float64)."""
+    gen = torch.Generator().manual_seed(2)
+    b, n_in, n_out = 4, 50, 12
+    images = (torch.rand(b, n_in, generator=gen, dtype=F64) < 0.4).to(F64)
+    labels = torch.tensor([0, 1, 2, 1])
+    teach = ((torch.arange(n_out) // 4).unsqueeze(0) == labels.unsqueeze(1)).to(F64)
+    w_hidden = torch.where(torch.rand(1, n_in, n_out, generator=gen, dtype=F64) < 0.3,
+                           0.85, 0.15).to(F64)
+    rule = BiCaLL(BiCaLLParams(c_d1=-0.005, c_p=0.01, c_d2=-0.0002, tau_stop_ms=20.0,
+                               a_stop=0.2, theta_stop_high=0.5))
+    cfg = {"rate": 60.0, "teacher": 1500.0, "g_in": 0.0008, "g_t": 0.002, "g_inh": 0.0006,
+           "g_a": 0.0008}
+    steps = 100
+    old_counts, old_w = _old_present_loop(images, teach, w_hidden, rule, cfg,
+                                          torch.Generator().manual_seed(11), steps)
+    net = Network(weights_uS=torch.zeros(n_out, n_out, dtype=F64),
+                  e_leak_mV=torch.full((n_out,), MNIST_NEURON.e_leak_mV, dtype=F64),
+                  neuron=MNIST_NEURON, noise=SILENT, synapse=SynapseParams(kind="additive"))
+    res = simulate(net, float(steps), chains=b, dt_ms=1.0, seed=11, dtype=F64, device="cpu",
+                   input=PoissonInput(images * cfg["rate"],
+                                      torch.full((n_in, n_out), -cfg["g_inh"], dtype=F64)),
+                   drive=[PoissonDrive(cfg["teacher"] * teach, cfg["g_t"],
+                                       cfg["teacher"] * (1 - teach), cfg["g_a"])],
+                   plasticity=PlasticProjection(rule, w_hidden, cfg["g_in"], pre="input",
+                                                shared=True, slow="end"))
+    assert int(old_counts.sum()) > 50
+    assert torch.equal(res.spike_counts, old_counts)
+    w_new = res.plasticity_state.synapses.w
+    assert float((w_new - w_hidden).abs().max()) > 0.01  # it learned something
+    assert torch.allclose(w_new, old_w, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="external input"):
+        simulate(net, 1.0, backend="kernel", input=PoissonInput(images[0], torch.zeros(
+            n_in, n_out, dtype=F64)))
+
+
+def test_backend_option():
+    """One ``backend`` option: unknown names and unsupported combinations are refused."""
+    net = _tonic_net(SYNAPSES["renewing"], 1, torch.float32)
+    with pytest.raises(ValueError, match="unknown backend 'numba'"):
+        simulate(net, 1.0, backend="numba")
+    with pytest.raises(TypeError):
+        simulate(net, 1.0, compile=True)  # the old switch is gone
+    assert unsupported_reason(net, Record(), None, torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="time-varying background"):
+        from lifsampling.params import SinusoidalRate
+
+        noisy = Network(net.weights_uS, net.e_leak_mV, noise=NoiseParams(
+            rate_exc_hz=SinusoidalRate(1000.0, 500.0, 10.0), rate_inh_hz=1000.0))
+        simulate(noisy, 1.0, backend="torch-compiled")
+    assert math.isfinite(float(simulate(net, 5.0, backend="auto").spike_counts.sum()))
