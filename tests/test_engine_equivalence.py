@@ -265,3 +265,49 @@ def test_backend_option():
             rate_exc_hz=SinusoidalRate(1000.0, 500.0, 10.0), rate_inh_hz=1000.0))
         simulate(noisy, 1.0, backend="torch-compiled")
     assert math.isfinite(float(simulate(net, 5.0, backend="auto").spike_counts.sum()))
+
+
+def _gb_reference(net: Network, rule, mask: torch.Tensor, delay_steps: int):
+    """Graupner–Brunel on the tonic network, written out: the rule is fed the spike raster
+    shifted by ``delay_steps``; additive synapses (efficacy 0.7), plastic weight 0.0005 x rho's
+    efficacy (1 or b)."""
+    c = make_constants(net.neuron, net.e_leak_mV, DT)
+    st = initial_state(2, 6, c, dtype=F64)
+    w_e, w_i = net.weights_uS.clamp(min=0), (-net.weights_uS).clamp(min=0)
+    s = rule.init_state(2, 6, 6, 0.45, dtype=F64)
+    pend_e = pend_i = None
+    raster = []
+    for k in range(round(DURATION_MS / DT)):
+        st, spk, _ = lif_step(st, c, pend_e, pend_i)
+        x = 0.7 * spk.to(F64)
+        w_plastic = 0.0005 * rule.weight(s) * mask
+        pend_e = x @ w_e + torch.bmm(x.unsqueeze(1), w_plastic).squeeze(1)
+        pend_i = x @ w_i
+        pre = raster[k - delay_steps] if k >= delay_steps else torch.zeros_like(spk)
+        s = rule.step(s, pre, spk, DT)
+        raster.append(spk)
+    return torch.stack(raster), s.w
+
+
+def test_graupner_brunel_projection_delays_presynaptic_calcium():
+    """Graupner–Brunel in the plasticity slot: presynaptic calcium arrives D = 2 ms (20 steps)
+    after the spike. Against a loop that feeds the rule the spike raster shifted by 20 steps:
+    identical spikes and efficacies rho (float64, noise off); a shift by 19 steps gives other
+    efficacies (the comparison sees the delay)."""
+    from lifsampling.plasticity import GraupnerBrunel, GraupnerBrunelParams
+
+    rule = GraupnerBrunel(GraupnerBrunelParams(noise=False, delay_ms=2.0, tau_ms=5_000.0,
+                                               c_post=0.5))
+    mask = 1.0 - torch.eye(6, dtype=F64)
+    net = _tonic_net(SYNAPSES["additive"], 2, F64)
+    res = simulate(net, DURATION_MS, chains=2, dt_ms=DT, dtype=F64, device="cpu",
+                   record=Record(spikes=True), backend="torch",
+                   plasticity=PlasticProjection(rule, 0.45, 0.0005, pre="network", mask=mask))
+    ref, rho_ref = _gb_reference(net, rule, mask, 20)
+    assert int(ref.sum()) > 30
+    assert torch.equal(_raster(res, 2, 6), ref)
+    rho = res.plasticity_state.synapses.w
+    assert float((rho - 0.45).abs().max()) > 0.01
+    assert torch.allclose(rho, rho_ref, rtol=0, atol=1e-12)
+    _, rho_early = _gb_reference(net, rule, mask, 19)
+    assert float((rho_early - rho).abs().max()) > 1e-6
