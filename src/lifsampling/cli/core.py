@@ -117,6 +117,8 @@ def sample_bm(
                                    "correction (default: --duration-ms)"),
     pilot_iterations: int = typer.Option(2, help="pilot runs of the bias correction"),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
+    simulator: str = typer.Option("engine", help="engine (ours), or nest: sample through the "
+                                  "PyNN export (pip install 'lifsampling[nest]')"),
     plot: Path = typer.Option(None, help="write D_KL vs sampling time (PNG) here",
                               callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
@@ -142,19 +144,22 @@ def sample_bm(
         fail(f"--pilot-ms must be > 0, got {pilot_ms}")
     if pilot_iterations < 1:
         fail(f"--pilot-iterations must be >= 1, got {pilot_iterations}")
+    if simulator not in ("engine", "nest"):
+        fail(f"--simulator must be engine or nest, got {simulator!r}")
     _check_device(device)
     cal = _load_calibration(calibration)
     bms = [uniform_bm(units, seed + k) for k in range(machines)]
     res = run_small_bms(bms, cal, duration_ms=duration_ms, chains=chains, seed=seed,
                         device=device, synapse=SynapseParams(kind=synapses),
                         progress=not json_out, correction=correction, pilot_ms=pilot_ms,
-                        pilot_iterations=pilot_iterations)
+                        pilot_iterations=pilot_iterations, simulator=simulator)
     if plot is not None:
         plot_kl_curves(res, plot)
     s = res.summary()
     out = {**s, "kl_lif": s["kl_lif"]["median"], "kl_gibbs": s["kl_gibbs"]["median"],
            "kl_lif_stats": s["kl_lif"], "kl_gibbs_stats": s["kl_gibbs"]}
     out.update(units=units, seed=seed, duration_ms=duration_ms, chains=chains,
+               simulator=simulator,
                pilot_ms=pilot_ms or duration_ms if correction in ("biases", "full") else None,
                pilot_iterations=pilot_iterations)
     if json_out:

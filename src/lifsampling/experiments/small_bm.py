@@ -85,7 +85,8 @@ def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
                   duration_ms: float = 100_000.0, chains: int = 10, burn_in_ms: float = 500.0,
                   synapse: SynapseParams | None = None, seed: int = 0, device: str = "auto",
                   curve_points: int = 7, progress: bool = False, correction: str = "none",
-                  pilot_ms: float | None = None, pilot_iterations: int = 2) -> SmallBMResult:
+                  pilot_ms: float | None = None, pilot_iterations: int = 2,
+                  simulator: str = "engine") -> SmallBMResult:
     """Sample every machine for ``duration_ms`` of biological time in total (split over
     ``chains`` chains) and compare with exact enumeration and with Gibbs sampling.
 
@@ -98,9 +99,13 @@ def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
     already carries scales); ``biases`` (self-consistent bias offsets from
     ``pilot_iterations`` pilot runs of ``pilot_ms`` each, default ``duration_ms``:
     :func:`self_consistent_biases`); ``full`` (both). Pilots use seeds other than the sampling.
+    ``simulator="nest"`` samples the mapped network on NEST through the PyNN export
+    (:func:`lifsampling.export.run_pynn`); corrections are measured on the engine either way.
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+    if simulator not in ("engine", "nest"):
+        raise ValueError(f"simulator must be 'engine' or 'nest', got {simulator!r}")
     if not duration_ms > 0:
         raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
     if chains < 1:
@@ -122,8 +127,14 @@ def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
     correction_wall_s = time.perf_counter() - t0
     net = bm_to_network(W, b, calibration, synapse=synapse, bias_offset=offset)
     read_ms = 1.0
-    res = simulate(net, per_chain, chains=chains, burn_in_ms=burn_in_ms, seed=seed,
-                   device=device, record=Record(z_every_ms=read_ms), progress=progress)
+    if simulator == "engine":
+        res = simulate(net, per_chain, chains=chains, burn_in_ms=burn_in_ms, seed=seed,
+                       device=device, record=Record(z_every_ms=read_ms), progress=progress)
+    else:
+        from ..export import run_pynn
+
+        res = run_pynn(net, simulator, duration_ms=per_chain, chains=chains,
+                       burn_in_ms=burn_in_ms, seed=seed, record=Record(z_every_ms=read_ms))
     z = res.z_samples.double()  # (S, B, N_total)
     tau_ref = calibration.neuron.tau_ref_ms
     times = np.unique(np.geomspace(100.0, duration_ms, curve_points).round()).tolist()

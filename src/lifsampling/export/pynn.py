@@ -1,0 +1,186 @@
+"""Build an exported network in a PyNN backend and sample from it there.
+
+:func:`to_pynn` builds :func:`~.description.describe`'s description into an already set-up
+PyNN backend module (``import pyNN.nest as sim; sim.setup(timestep=0.1)``), ``chains``
+independent copies side by side; :func:`run_pynn` does the set-up, runs, reads the spikes
+back and returns the engine's :class:`~lifsampling.engine.SimulationResult`
+(:mod:`.states`), so an exported network is checked with the same metrics as ours.
+
+Tsodyks–Markram synapses: the description means the two-state model
+(:mod:`lifsampling.engine.synapses`). On NEST it is built as NEST's own ``tsodyks2_synapse``
+(PyNN ``native_synapse_type``; native weights in nS, initial state recovered: x = 1,
+u = U). PyNN's standard ``TsodyksMarkramSynapse`` is the three-state model of Tsodyks,
+Uziel & Markram (2000) (NEST ``tsodyks_synapse``, tau_psc = the target's tau_syn): its used
+resources first decay with tau_syn before they recover, so it is a different synapse, and with
+the renewing synapse's tau_rec = tau_syn NEST's version transmits nothing (0/0 in its
+propagator). Other backends therefore get PyNN's standard model only when asked for it
+(``standard_stp=True``), knowing that it is not the synapse the network was mapped with.
+
+Install: ``pip install "lifsampling[nest]"`` (PyNN 0.13 and the nest-simulator wheel). PyNN
+tries to compile its NEST extension module at import; against the wheel that fails (a warning,
+silenced here) and is not needed: the models used here are NEST's built-ins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..engine import Network, Record, SimulationResult
+from .description import TWO_STATE, check_description, describe
+from .states import result_from_spikes, spike_steps
+
+SIMULATORS = ("nest", "brian2", "neuron")
+NEST_SYNAPSE = "tsodyks2_synapse"
+_NEST_WEIGHT_PER_US = 1000.0  # NEST's native weights are in nS
+
+
+@dataclass
+class PyNNNetwork:
+    """What :func:`to_pynn` built: the neuron population (chain b, neuron j at index b N + j),
+    the background sources and the recurrent projections, by label."""
+
+    sim: ModuleType
+    neurons: Any
+    chains: int
+    n: int
+    sources: dict[str, Any] = field(default_factory=dict)
+    projections: dict[str, Any] = field(default_factory=dict)
+
+
+def import_backend(simulator: str) -> ModuleType:
+    """``pyNN.<simulator>``, with a readable error when PyNN or the simulator is missing."""
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}; use one of {', '.join(SIMULATORS)}")
+    try:
+        with warnings.catch_warnings():  # PyNN's attempt to compile its NEST extension
+            warnings.simplefilter("ignore")
+            return importlib.import_module(f"pyNN.{simulator}")
+    except ImportError as exc:
+        extra = "nest" if simulator == "nest" else simulator
+        raise ValueError(f"simulator {simulator!r} needs PyNN and {extra}: pip install "
+                         f"'lifsampling[nest]' ({exc})") from None
+
+
+def is_nest(sim: ModuleType) -> bool:
+    return sim.__name__.rsplit(".", 1)[-1] == "nest"
+
+
+def _synapse_type(sim: ModuleType, syn: dict, standard_stp: bool) -> tuple[Any, float]:
+    """(PyNN synapse type without weights, factor from µS to the type's weight unit)."""
+    delay = syn["delay"]
+    if syn["model"] == "StaticSynapse":
+        return sim.StaticSynapse(delay=delay), 1.0
+    if syn["model"] != "TsodyksMarkramSynapse" or syn.get("variant") != TWO_STATE:
+        raise ValueError(f"unknown synapse model {syn['model']!r} ({syn.get('variant')!r})")
+    if is_nest(sim):
+        native = sim.native_synapse_type(NEST_SYNAPSE)
+        return native(delay=delay, U=syn["U"], u=syn["U"], x=1.0, tau_rec=syn["tau_rec"],
+                      tau_fac=syn["tau_facil"]), _NEST_WEIGHT_PER_US
+    if not standard_stp:
+        raise ValueError(
+            f"{sim.__name__} has no two-state Tsodyks-Markram synapse: PyNN's standard "
+            "TsodyksMarkramSynapse is the three-state model (a different synapse); pass "
+            "standard_stp=True to use it anyway, or run on NEST")
+    return sim.TsodyksMarkramSynapse(delay=delay, U=syn["U"], tau_rec=syn["tau_rec"],
+                                     tau_facil=syn["tau_facil"]), 1.0
+
+
+def to_pynn(network: Network | dict, sim: ModuleType, *, chains: int = 1,
+            standard_stp: bool = False) -> PyNNNetwork:
+    """Build ``network`` (a :class:`~lifsampling.engine.Network` or its description) into the
+    set-up PyNN backend ``sim``, ``chains`` independent copies.
+
+    The recurrent delay is the backend's time step (the engine's one-step delay); the
+    description's own ``timestep_ms`` is used only when building from a description, and must
+    match ``sim.get_time_step()``.
+    """
+    if chains < 1:
+        raise ValueError(f"chains must be >= 1, got {chains}")
+    dt = float(sim.get_time_step())
+    desc = describe(network, dt) if isinstance(network, Network) else network
+    check_description(desc)
+    if not math.isclose(desc["timestep_ms"], dt):
+        raise ValueError(f"the description was made for dt = {desc['timestep_ms']} ms, the "
+                         f"backend runs dt = {dt} ms")
+    nd = desc["neurons"]
+    n = nd["size"]
+    params = {k: (np.tile(v, chains) if isinstance(v, list) else v)
+              for k, v in nd["parameters"].items()}
+    neurons = sim.Population(chains * n, sim.IF_cond_exp(**params), label=nd["label"])
+    neurons.initialize(v=np.tile(nd["initial_values"]["v"], chains))
+    built = PyNNNetwork(sim=sim, neurons=neurons, chains=chains, n=n)
+    for src in desc["sources"]:
+        pop = sim.Population(chains * src["size"], sim.SpikeSourcePoisson(**src["parameters"]),
+                             label=src["label"])
+        syn = src["synapse"]
+        built.sources[src["label"]] = pop
+        built.projections[src["label"]] = sim.Projection(
+            pop, neurons, sim.OneToOneConnector(),
+            sim.StaticSynapse(weight=syn["weight"], delay=syn["delay"]),
+            receptor_type=src["receptor_type"], label=src["label"])
+    for proj in desc["projections"]:
+        syn_type, scale = _synapse_type(sim, proj["synapse"], standard_stp)
+        rows = np.asarray(proj["connections"], dtype=float)
+        conns = [(int(i) + b * n, int(j) + b * n, w * scale, d)
+                 for b in range(chains) for i, j, w, d in rows]
+        built.projections[proj["label"]] = sim.Projection(
+            neurons, neurons, sim.FromListConnector(conns, column_names=["weight", "delay"]),
+            syn_type, receptor_type=proj["receptor_type"], label=proj["label"])
+    return built
+
+
+def run_pynn(network: Network, simulator: str = "nest", *, duration_ms: float,
+             chains: int = 1, burn_in_ms: float = 0.0, seed: int = 0, dt_ms: float = 0.1,
+             record: Record | None = None, threads: int = 1,
+             standard_stp: bool = False) -> SimulationResult:
+    """Sample ``network`` on a PyNN backend; returns what :func:`lifsampling.engine.simulate`
+    returns for the same arguments (spike counts, ``on_fraction``, and the ``record`` options
+    spikes, z and joint states; not traces).
+
+    ``seed`` seeds the backend's random numbers (NEST ``rng_seed``); the same seed gives the
+    same spikes on the same backend and thread count, not the engine's spikes. ``threads`` is
+    NEST's ``local_num_threads``. Under MPI (``mpirun -np K python ...``, a NEST built with
+    MPI) every process returns the spikes of all processes.
+    """
+    if not (duration_ms > 0 and math.isfinite(duration_ms)):
+        raise ValueError(f"duration_ms must be a finite number > 0, got {duration_ms}")
+    if burn_in_ms < 0 or not dt_ms > 0:
+        raise ValueError("burn_in_ms must be >= 0 and dt_ms > 0")
+    if chains < 1 or threads < 1:
+        raise ValueError(f"chains and threads must be >= 1, got {chains}, {threads}")
+    rec = record or Record()
+    if rec.trace_neurons:
+        raise ValueError("membrane traces are not recorded through the export")
+    desc = describe(network, dt_ms)  # refuses what cannot be exported before the backend starts
+    sim = import_backend(simulator)
+    extra = {"rng_seed": int(seed) + 1} if is_nest(sim) else {}  # NEST refuses rng_seed 0
+    if is_nest(sim):
+        extra.update(threads=threads, verbosity="error", spike_precision="on_grid")
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyNN/NEST deprecation chatter
+        sim.setup(timestep=dt_ms, min_delay=dt_ms, **extra)
+        try:
+            built = to_pynn(desc, sim, chains=chains, standard_stp=standard_stp)
+            built.neurons.record("spikes")
+            sim.run(burn_in_ms + duration_ms)
+            trains = built.neurons.get_data("spikes", gather=True).segments[0].spiketrains
+        finally:
+            sim.end()
+    by_index = {int(st.annotations.get("source_index", k)): np.asarray(st.magnitude)
+                for k, st in enumerate(trains)}
+    n = network.n
+    empty = np.zeros(0)
+    steps = [[spike_steps(by_index.get(b * n + j, empty), dt_ms) for j in range(n)]
+             for b in range(chains)]
+    return result_from_spikes(steps, dt_ms=dt_ms, duration_ms=duration_ms,
+                              burn_in_ms=burn_in_ms, tau_ref_ms=network.neuron.tau_ref_ms,
+                              record=rec, wall_s=time.perf_counter() - t0)
