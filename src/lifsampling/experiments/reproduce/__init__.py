@@ -20,6 +20,11 @@ before the run starts); claims call the same function inside ``run``. With seeds
 normally the mean over seeds and ``ci95`` the bootstrap 95 % interval of that mean
 (:func:`mean_ci95`).
 
+A run can change some of a claim's parameters (``ClaimConfig.overrides``; what ``lifsampling
+sweep`` varies) and run given seeds (``ClaimConfig.seed_values``). A claim takes overrides by
+ending its parameters function with ``return config.tuned(params, tunable=(...))``; an override a
+claim does not take is refused by :func:`run_claim` before anything is written.
+
 Claims live in topic modules listed in ``_CLAIM_MODULES``; each calls :func:`register` at import.
 A listed module that is not there (yet) is skipped, so the registry works while topics are added.
 """
@@ -32,10 +37,11 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +60,8 @@ class ClaimConfig:
     seeds (None: the claim's default, >= 10 in the full run where seeds apply); ``out_dir``: where
     the run directory is created; ``device``: auto, cpu, cuda or cuda:k; ``progress``: show
     progress bars. ``run_dir`` is set by :func:`run_claim` (the directory of this run).
+    ``seed_values``: the exact seeds to run (instead of ``seeds`` counted from the claim's first
+    seed); ``overrides``: claim parameters to change, by name (JSON values; see :meth:`tuned`).
     """
 
     quick: bool = False
@@ -62,6 +70,8 @@ class ClaimConfig:
     device: str = "auto"
     progress: bool = False
     run_dir: Path | None = None
+    seed_values: tuple[int, ...] | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.quick, bool):
@@ -80,11 +90,45 @@ class ClaimConfig:
         if not isinstance(dev, str) or not (dev in ("auto", "cpu", "cuda")
                                             or (dev.startswith("cuda:") and dev[5:].isdigit())):
             raise ValueError(f"unknown device {dev!r}; use auto, cpu, cuda or cuda:k")
+        if self.seed_values is not None:
+            vals = self.seed_values
+            if isinstance(vals, (str, bytes)) or not isinstance(vals, Sequence) or not vals:
+                raise ValueError(f"seed_values must be a non-empty list of seeds, got {vals!r}")
+            for v in vals:
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                    raise ValueError(f"a seed must be a whole number >= 0, got {v!r}")
+            if len(set(vals)) != len(vals):
+                raise ValueError(f"seed_values repeat a seed: {list(vals)}")
+            if self.seeds is not None:
+                raise ValueError("give seeds (a count) or seed_values (the seeds), not both")
+            object.__setattr__(self, "seed_values", tuple(int(v) for v in vals))
+        if not isinstance(self.overrides, Mapping):
+            raise ValueError(f"overrides must be a mapping of parameter names to values, got "
+                             f"{self.overrides!r}")
+        for key in self.overrides:
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"an override's name must be a non-empty string, got {key!r}")
+        object.__setattr__(self, "overrides", dict(self.overrides))
 
     def seed_list(self, full: int, quick: int, start: int = 0) -> list[int]:
-        """Seeds ``start, start+1, ...``: ``self.seeds`` of them, else ``quick``/``full``."""
+        """Seeds ``start, start+1, ...``: ``self.seeds`` of them, else ``quick``/``full``;
+        ``self.seed_values`` where given."""
+        if self.seed_values is not None:
+            return list(self.seed_values)
         n = self.seeds if self.seeds is not None else (quick if self.quick else full)
         return list(range(start, start + int(n)))
+
+    def tuned(self, params: dict, tunable: Sequence[str]) -> dict:
+        """``params`` with ``self.overrides`` applied; each override must name one of
+        ``tunable`` and have its default's type (an int for an int, a number for a float, a
+        positive number where the default is positive). ValueError otherwise."""
+        out = dict(params)
+        for key, value in self.overrides.items():
+            if key not in tunable:
+                raise ValueError(f"parameter {key!r} cannot be set; settable: "
+                                 f"{', '.join(tunable) or 'none'}")
+            out[key] = _coerce(key, out[key], value)
+        return out
 
     def figure_path(self, name: str) -> Path | None:
         """Where a figure of this run goes (None outside :func:`run_claim`)."""
@@ -107,6 +151,39 @@ class Claim:
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
             raise ValueError(f"claim name must be one word, got {self.name!r}")
+
+
+def _coerce(key: str, default: Any, value: Any) -> Any:
+    """``value`` as the type of ``default`` (ValueError naming ``key`` when it is not)."""
+    import math
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"parameter {key!r} must be {what}, got {value!r}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, (int, float, np.integer, np.floating)):
+        whole = isinstance(default, (int, np.integer))
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a whole number" if whole else "a number")
+        if whole and not (isinstance(value, int) or float(value).is_integer()):
+            raise bad("a whole number")
+        if not math.isfinite(value):
+            raise bad("finite")
+        if default > 0 and value <= 0:
+            raise bad("> 0")
+        return int(value) if whole else float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, list):
+            raise bad("a list")
+        return value
+    raise ValueError(f"parameter {key!r} cannot be set")
 
 
 def register(claim: Claim) -> Claim:
@@ -204,6 +281,16 @@ def _new_run_dir(out_dir: Path, name: str) -> Path:
     return run_dir
 
 
+def check_applied(claim: Claim, config: ClaimConfig, params: dict) -> None:
+    """ValueError unless ``params`` (``claim.parameters(config)``) took every override and the
+    given seeds: a claim that does not take a parameter must not run as if it had."""
+    for key, value in config.overrides.items():
+        if key not in params or params[key] != value:
+            raise ValueError(f"claim {claim.name} does not take parameter {key!r}")
+    if config.seed_values is not None and not claim.seeded:
+        raise ValueError(f"claim {claim.name} has no seeds; leave the seeds out")
+
+
 def run_claim(name: str, config: ClaimConfig) -> dict:
     """Run claim ``name``; write ``config.json`` and ``results.json`` in a new run directory
     and return the summary (``claim``, ``figure``, ``unit``, ``ci95``, ``seeds``, ``quick``,
@@ -215,12 +302,14 @@ def run_claim(name: str, config: ClaimConfig) -> dict:
         raise ValueError("config must be a ClaimConfig")
     out_dir = check_out_dir(config.out_dir)
     params = claim.parameters(config)  # before anything is written: bad parameters write nothing
+    check_applied(claim, config, params)
     run_dir = _new_run_dir(out_dir, claim.name)
     cfg = replace(config, run_dir=run_dir)
     write_json(run_dir / "config.json", {
         "claim": claim.name, "summary": claim.summary, "doc": claim.doc,
         "reference": claim.reference, "unit": claim.unit, "quick": config.quick,
-        "seeds_requested": config.seeds, "device": config.device, "parameters": params,
+        "seeds_requested": config.seeds, "seed_values": config.seed_values,
+        "overrides": config.overrides, "device": config.device, "parameters": params,
         "versions": _versions(), "argv": sys.argv,
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     })
@@ -248,5 +337,5 @@ def run_claim(name: str, config: ClaimConfig) -> dict:
     return summary
 
 
-__all__ = ["Claim", "ClaimConfig", "check_out_dir", "claims", "get_claim", "mean_ci95",
-           "register", "run_claim"]
+__all__ = ["Claim", "ClaimConfig", "check_applied", "check_out_dir", "claims", "get_claim",
+           "mean_ci95", "register", "run_claim"]

@@ -15,15 +15,21 @@ def _threads() -> None:
 
 
 # --------------------------------------------------------------------------- core-kl
+# parameters a run may change (ClaimConfig.overrides, lifsampling sweep)
+_KL_TUNABLE = ("machines", "duration_ms", "chains", "burn_in_ms", "correction",
+               "pilot_iterations")
+
+
 def _kl_params(config: ClaimConfig) -> dict:
     q = config.quick
-    return {"units": 5, "machines": 5 if q else 10, "machine_seeds_from": 0,
-            "duration_ms": 20_000.0 if q else 100_000.0, "chains": 10, "burn_in_ms": 500.0,
-            "correction": "full", "synapses": "renewing", "pilot_iterations": 2,
-            "pilot_ms": "duration_ms", "calibration": "shipped sbs (data/calibration_sbs.json)",
-            "seeds": config.seed_list(full=10, quick=3),
-            "seed_meaning": "sampling seed (pilots, pair calibration and run); the machines are "
-                            "the same for every seed"}
+    return config.tuned({
+        "units": 5, "machines": 5 if q else 10, "machine_seeds_from": 0,
+        "duration_ms": 20_000.0 if q else 100_000.0, "chains": 10, "burn_in_ms": 500.0,
+        "correction": "full", "synapses": "renewing", "pilot_iterations": 2,
+        "pilot_ms": "duration_ms", "calibration": "shipped sbs (data/calibration_sbs.json)",
+        "seeds": config.seed_list(full=10, quick=3),
+        "seed_meaning": "sampling seed (pilots, pair calibration and run); the machines are "
+                        "the same for every seed"}, tunable=_KL_TUNABLE)
 
 
 def _run_kl(config: ClaimConfig) -> dict:
@@ -65,10 +71,11 @@ register(Claim(
 # --------------------------------------------------------------------------- calibration
 def _cal_params(config: ClaimConfig) -> dict:
     q = config.quick
-    return {"preset": "sbs", "points": 15 if q else 36, "e_leak_range_mV": [-54.0, -47.0],
-            "duration_ms": 5000.0 if q else 25_000.0, "chains": 2 if q else 4,
-            "dt_ms": 0.1, "burn_in_ms": 500.0, "seeds": config.seed_list(full=10, quick=3,
-                                                                            start=11)}
+    return config.tuned({
+        "preset": "sbs", "points": 15 if q else 36, "e_leak_range_mV": [-54.0, -47.0],
+        "duration_ms": 5000.0 if q else 25_000.0, "chains": 2 if q else 4, "dt_ms": 0.1,
+        "burn_in_ms": 500.0, "seeds": config.seed_list(full=10, quick=3, start=11)},
+        tunable=("points", "duration_ms", "chains", "dt_ms", "burn_in_ms"))
 
 
 def _run_cal(config: ClaimConfig) -> dict:
@@ -123,12 +130,13 @@ def _hcs_params(config: ClaimConfig) -> dict:
 
         curves = [[c.rate_hz, c.weight_nS, c.tau_syn_ms, c.tau_ref_ms, c.tau_m_ms]
                   for c in default_grid(low_conductance=False)]
-    return {"curves": curves, "curve_fields": ["rate_hz", "weight_nS", "tau_syn_ms",
-                                                "tau_ref_ms", "tau_m_ms"],
-            "points": 9 if q else 25, "duration_ms": 4000.0 if q else 20_000.0,
-            "chains": 8 if q else 64, "dt_ms": 0.1,
-            "seeds": config.seed_list(full=10, quick=3),
-            "seed_meaning": "simulation seed: curve k of seed s uses seed 1000 s + k"}
+    return config.tuned({
+        "curves": curves, "curve_fields": ["rate_hz", "weight_nS", "tau_syn_ms", "tau_ref_ms",
+                                           "tau_m_ms"],
+        "points": 9 if q else 25, "duration_ms": 4000.0 if q else 20_000.0,
+        "chains": 8 if q else 64, "dt_ms": 0.1, "seeds": config.seed_list(full=10, quick=3),
+        "seed_meaning": "simulation seed: curve k of seed s uses seed 1000 s + k"},
+        tunable=("points", "duration_ms", "chains", "dt_ms"))
 
 
 def _run_hcs(config: ClaimConfig) -> dict:
