@@ -191,14 +191,15 @@ def test_sample_bm_refuses_an_unknown_simulator(monkeypatch, capsys):
 def test_deterministic_network_spikes_as_the_engine(synapse):
     """Suprathreshold neurons without background, coupled both ways: NEST through the export
     fires in the same steps as the engine (float64) for 2 s, so weights, signs, receptor types,
-    delays and synapse dynamics were exported as simulated."""
+    delays and synapse dynamics were exported as simulated (built from the JSON description)."""
     w = torch.tensor([[0, 0.004, -0.01], [0.003, 0, 0.0], [-0.002, 0.006, 0]],
                      dtype=torch.float64)
     net = Network(w, torch.tensor([-50.0, -52.0, -53.0], dtype=torch.float64),
                   neuron=MNIST_NEURON, noise=NoiseParams(0.0, 0.0), synapse=synapse)
     ours = simulate(net, 2000.0, dtype=torch.float64, record=Record(spikes=True),
                     backend="kernel")
-    nest = run_pynn(net, "nest", duration_ms=2000.0, record=Record(spikes=True))
+    from_json = json.loads(json.dumps(describe(net)))  # as export-pynn writes it
+    nest = run_pynn(from_json, "nest", duration_ms=2000.0, record=Record(spikes=True))
     assert ours.spikes[0].numel() > 150
     assert all(torch.equal(a, b) for a, b in zip(nest.spikes, ours.spikes, strict=True))
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Network, Record, SimulationResult
-from .description import TWO_STATE, check_description, describe
+from .description import TWO_STATE, check_description, describe, network_from_description
 from .states import result_from_spikes, spike_steps
 
 SIMULATORS = ("nest", "brian2", "neuron")
@@ -137,13 +137,14 @@ def to_pynn(network: Network | dict, sim: ModuleType, *, chains: int = 1,
     return built
 
 
-def run_pynn(network: Network, simulator: str = "nest", *, duration_ms: float,
+def run_pynn(network: Network | dict, simulator: str = "nest", *, duration_ms: float,
              chains: int = 1, burn_in_ms: float = 0.0, seed: int = 0, dt_ms: float = 0.1,
              record: Record | None = None, threads: int = 1,
              standard_stp: bool = False) -> SimulationResult:
     """Sample ``network`` on a PyNN backend; returns what :func:`lifsampling.engine.simulate`
     returns for the same arguments (spike counts, ``on_fraction``, and the ``record`` options
-    spikes, z and joint states; not traces).
+    spikes, z and joint states; not traces). ``network`` may be a description
+    (:func:`~.description.describe`, e.g. read from ``export-pynn``'s JSON).
 
     ``seed`` seeds the backend's random numbers (NEST ``rng_seed``); the same seed gives the
     same spikes on the same backend and thread count, not the engine's spikes. ``threads`` is
@@ -159,6 +160,8 @@ def run_pynn(network: Network, simulator: str = "nest", *, duration_ms: float,
     rec = record or Record()
     if rec.trace_neurons:
         raise ValueError("membrane traces are not recorded through the export")
+    if not isinstance(network, Network):
+        network = network_from_description(network)
     desc = describe(network, dt_ms)  # refuses what cannot be exported before the backend starts
     sim = import_backend(simulator)
     extra = {"rng_seed": int(seed) + 1} if is_nest(sim) else {}  # NEST refuses rng_seed 0
