@@ -456,16 +456,34 @@ def summarise(spec: SweepSpec, tasks: list[Task], records: Mapping[str, dict],
             "tasks": rows, "points": list(points.values())}
 
 
-def run_serial(spec: SweepSpec, out_dir: str | os.PathLike,
-               function: TaskFunction | None = None) -> float:
-    """Run every task of ``spec`` one after another in this process (no Dask) into a fresh
-    sweep directory under ``out_dir``; returns the wall time in s (the serial baseline of a
-    sweep's speed-up)."""
+def run_serial(spec: SweepSpec, out_dir: str | os.PathLike = "runs",
+               function: TaskFunction | None = None) -> dict:
+    """The same sweep without Dask: the tasks without a result file, one after another in this
+    process, into the same directory and files as :func:`run_sweep` (the serial baseline of a
+    sweep's speed-up, and a fallback where no cluster can start). Returns ``sweep.json``."""
+    from .experiments.reproduce import check_out_dir
+
+    if function is None:
+        check_claim_tasks(spec)
+    check_out_dir(Path(out_dir))
     sdir = sweep_dir(spec, out_dir, function).resolve()
+    if not (sdir / "spec.json").exists():
+        _write_spec(sdir / "spec.json", spec, function)
+    tasks = spec.tasks()
+    records = {t.key: rec for t in tasks if (rec := read_record(sdir, t.key)) is not None}
+    todo = [t for t in tasks if t.key not in records]
+    failures: dict[str, str] = {}
     t0 = time.perf_counter()
-    for t in spec.tasks():
-        execute(spec, t, str(sdir), function)
-    return time.perf_counter() - t0
+    for t in todo:
+        try:
+            records[t.key] = execute(spec, t, str(sdir), function)
+        except Exception as exc:  # recorded like a failed Dask task; the rest still run
+            failures[t.key] = f"{type(exc).__name__}: {exc}"
+    summary = summarise(spec, tasks, records, failures, sdir=sdir,
+                        skipped=len(tasks) - len(todo), ran=len(todo),
+                        wall_s=time.perf_counter() - t0, cluster="this process (serial)")
+    write_json(sdir / "sweep.json", summary)
+    return summary
 
 
 __all__ = ["CONNECT_TIMEOUT_S", "SweepSpec", "Task", "check_claim_tasks",

@@ -9,7 +9,7 @@ from ._app import app, run
 
 # Each topic module registers its commands when imported.
 _COMMAND_MODULES = ("core", "demo", "plasticity", "classical", "hcs", "tempering", "stp",
-                    "spiking", "reproduce", "evaluation", "sweep", "export")
+                    "spiking", "reproduce", "evaluation", "sweep", "report", "export")
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 
