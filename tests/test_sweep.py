@@ -154,7 +154,7 @@ def test_claim_task_writes_one_record_matching_its_run(tmp_path):
 
 
 # --------------------------------------------------------------------------- on a cluster
-def test_killed_worker_then_rerun_completes_exactly_the_missing_task(tmp_path):
+def test_killed_worker_then_rerun_completes_exactly_the_missing_task(tmp_path, capsys):
     import dask
     import distributed  # noqa: F401  (its defaults load before the override below)
 
@@ -206,6 +206,15 @@ def test_killed_worker_then_rerun_completes_exactly_the_missing_task(tmp_path):
     # a third run has nothing to do and starts no cluster
     s3 = run_sweep(spec, tmp_path, function=draws)
     assert s3["ran"] == 0 and s3["tasks_done"] == 6 and s3["cluster"].startswith("none")
+    # the command's table: one row per grid point with its mean and interval
+    from lifsampling.cli.sweep import print_table
+
+    capsys.readouterr()
+    print_table(s3)
+    lines = capsys.readouterr().out.splitlines()
+    for p in s3["points"]:
+        (row,) = [ln for ln in lines if f" {p['params']['n']} " in ln]
+        assert f"{p['mean']:.4g}" in row and f"{p['ci95'][0]:.4g}..{p['ci95'][1]:.4g}" in row
 
 
 # --------------------------------------------------------------------------- the command line

@@ -20,25 +20,24 @@ def _fmt(x) -> str:
 
 
 def print_table(summary: dict) -> None:
-    """The sweep's results, one row per grid point: mean figure over seeds, 95 % interval,
-    per-seed figures; then the failed tasks."""
+    """The sweep's results, one row per grid point: mean figure over seeds and its 95 %
+    interval (the per-seed figures are in sweep.json); then the failed tasks."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     unit = summary.get("unit") or ""
-    t = Table(title=f"sweep {summary.get('claim') or ''}: {summary['tasks_done']}/"
+    t = Table(title=f"sweep {escape(summary.get('claim') or '')}: {summary['tasks_done']}/"
                     f"{summary['tasks_total']} tasks done", title_justify="left")
     for name in summary["parameters"]:
-        t.add_column(name, justify="right")
+        t.add_column(escape(name), justify="right")
     t.add_column("seeds", justify="right")
-    t.add_column(f"mean figure{' [' + unit + ']' if unit else ''}", justify="right")
-    t.add_column("95 % CI", justify="right")
-    t.add_column("per seed", justify="left")
+    t.add_column(escape(f"mean figure{' (' + unit + ')' if unit else ''}"), justify="right")
+    t.add_column("95 % CI", justify="right", no_wrap=True)
     for p in summary["points"]:
         ci = p["ci95"]
-        t.add_row(*[_fmt(p["params"][n]) for n in summary["parameters"]], str(p["n"]),
-                  _fmt(p["mean"]), "-" if not ci else f"{ci[0]:.4g}..{ci[1]:.4g}",
-                  " ".join(_fmt(f) for f in p["figures"]))
+        t.add_row(*[escape(_fmt(p["params"][n])) for n in summary["parameters"]], str(p["n"]),
+                  _fmt(p["mean"]), "-" if not ci else f"{ci[0]:.4g}..{ci[1]:.4g}")
     console = Console()
     console.print(t)
     for row in summary["tasks"]:
