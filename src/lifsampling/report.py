@@ -33,6 +33,9 @@ MAX_CELL_CHARS = 300  # long values (lists) are cut in table cells
 _SUMMARY_KEYS = ("figure", "unit", "ci95", "seeds", "reference", "quick", "doc", "wall_s",
                  "run_dir")
 
+_SWEEP_KEYS = ("claim", "unit", "reference", "tasks_total", "tasks_done", "tasks_failed",
+               "tasks_missing", "skipped_finished", "ran", "cluster", "wall_s", "finished_utc")
+
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;
 color:#222;padding:0 1em}
@@ -98,6 +101,10 @@ def fmt(x: Any) -> str:
         return "true" if x else "false"
     if isinstance(x, float):
         return f"{x:.6g}" if math.isfinite(x) else str(x)
+    if isinstance(x, (list, tuple)) and x and all(
+            isinstance(v, float) for v in x):  # numbers as in their own cells
+        text = "[" + ", ".join(fmt(v) for v in x) + "]"
+        return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS - 1] + "…"
     if isinstance(x, (list, tuple, dict)):
         text = json.dumps(x, separators=(", ", ": "), default=str)
         return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS - 1] + "…"
@@ -231,10 +238,8 @@ def sweep_section(path: Path) -> str:
     out = [f'<section class="sweep" data-dir="{esc(path)}">',
            f"<h2>sweep {esc(label)} <span class=\"meta\">{esc(path.name)}</span></h2>",
            "<h3>Spec</h3>", kv_table(s.get("spec", {}), "spec"),
-           kv_table({k: s.get(k) for k in ("claim", "unit", "reference", "tasks_total",
-                                          "tasks_done", "tasks_failed", "tasks_missing",
-                                          "skipped_finished", "ran", "cluster", "wall_s",
-                                          "finished_utc")}, "sweep-meta")]
+           "<h3>Run</h3>",
+           kv_table({k: s.get(k) for k in _SWEEP_KEYS}, "sweep-meta")]
     out += ["<h3>Grid points</h3>",
             table([*names, "seeds", "mean figure", "95 % CI low", "95 % CI high", "per seed"],
                   [[*(p["params"].get(n) for n in names), p.get("n"), p.get("mean"),
