@@ -256,3 +256,16 @@ def test_cli_bad_input_is_one_line_exit_2_nothing_written(tmp_path, monkeypatch,
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert message in err, err
     assert sorted(p.name for p in d.iterdir()) == before  # no runs/ directory
+
+
+def test_cli_ctrl_c_is_exit_130(tmp_path, monkeypatch, capsys):
+    import lifsampling.sweep as sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "run_sweep", interrupted)
+    (tmp_path / "s.json").write_text(json.dumps(SPEC))
+    code, out, err = _cli(monkeypatch, capsys, "sweep", str(tmp_path / "s.json"), "--out",
+                          str(tmp_path / "runs"))
+    assert code == 130 and err == "interrupted\n" and out == ""

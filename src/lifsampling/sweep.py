@@ -401,15 +401,19 @@ def _gather(client, spec: SweepSpec, todo: list[Task], sdir: Path,
                TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress, transient=False) as bar:
         job = bar.add_task(f"sweep {label}", total=len(futures), failed="")
-        for fut in as_completed(futures):
-            t = futures[fut]
-            if fut.status == "finished":
-                records[t.key] = fut.result()
-            else:
-                exc = fut.exception()
-                failures[t.key] = f"{type(exc).__name__}: {exc}"
-            bar.update(job, advance=1,
-                       failed=f"{len(failures)} failed" if failures else "")
+        try:
+            for fut in as_completed(futures):
+                t = futures[fut]
+                if fut.status == "finished":
+                    records[t.key] = fut.result()
+                else:
+                    exc = fut.exception()
+                    failures[t.key] = f"{type(exc).__name__}: {exc}"
+                bar.update(job, advance=1,
+                           failed=f"{len(failures)} failed" if failures else "")
+        except KeyboardInterrupt:  # queued tasks are dropped; running ones finish on their own
+            client.cancel(list(futures))
+            raise
 
 
 def summarise(spec: SweepSpec, tasks: list[Task], records: Mapping[str, dict],

@@ -81,7 +81,12 @@ def _to_builtin(x: Any) -> Any:
 def run() -> None:
     """Entry point: user errors become ``error: <message>`` on stderr and exit status 2."""
     try:
-        app(standalone_mode=False)
+        # outside standalone mode typer turns Ctrl-C (and typer.Exit) into a returned exit code
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            if code == 130:
+                typer.echo("interrupted", err=True)
+            sys.exit(code)
     except (UserError, ValueError, FileNotFoundError, MemoryError, KeyError,
             OverflowError) as exc:
         msg = exc.args[0] if exc.args else type(exc).__name__

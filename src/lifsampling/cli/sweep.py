@@ -19,6 +19,10 @@ def _fmt(x) -> str:
     return str(x)
 
 
+def _param(x) -> str:
+    return f"{x:.6g}" if isinstance(x, float) else _fmt(x)
+
+
 def print_table(summary: dict) -> None:
     """The sweep's results, one row per grid point: mean figure over seeds and its 95 %
     interval (the per-seed figures are in sweep.json); then the failed tasks."""
@@ -36,7 +40,7 @@ def print_table(summary: dict) -> None:
     t.add_column("95 % CI", justify="right", no_wrap=True)
     for p in summary["points"]:
         ci = p["ci95"]
-        t.add_row(*[escape(_fmt(p["params"][n])) for n in summary["parameters"]], str(p["n"]),
+        t.add_row(*[escape(_param(p["params"][n])) for n in summary["parameters"]], str(p["n"]),
                   _fmt(p["mean"]), "-" if not ci else f"{ci[0]:.4g}..{ci[1]:.4g}")
     console = Console()
     console.print(t)
