@@ -12,6 +12,8 @@ CAL_OPT = typer.Option(None, "--calibration",
                        help="calibration: a shipped preset (sbs-tutorial, fast-membrane) or the "
                        "path of a calibration JSON (default: fast-membrane)")
 DEV_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda")
+MODEL_ARG = typer.Argument(..., help="classification RBM (npz from train-rbm)")
+DATA_OPT = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory")
 THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
 
 

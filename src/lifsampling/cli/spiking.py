@@ -8,14 +8,14 @@ import typer
 
 from . import _rbm
 from ._app import app, fail, output_file, print_json
-from ._rbm import CAL_OPT, DEV_OPT, THR_OPT
+from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
 
 
 @app.command("fidelity")
 def fidelity_cmd(
-    model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
+    model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
-    data: str = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory"),
+    data: str = DATA_OPT,
     images: int = typer.Option(200, "--images", help="test images clamped (one chain each)"),
     duration_ms: float = typer.Option(1000.0, "--duration-ms",
                                       help="read-out time per clamped state (ms)"),
@@ -129,7 +129,7 @@ def train_spiking_cmd(
     resume: bool = typer.Option(False, "--resume", help="continue from OUT.checkpoint.npz"),
     correction: Path = typer.Option(None, "--correction", help="layer correction JSON"),
     calibration: str = CAL_OPT,
-    data: str = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory"),
+    data: str = DATA_OPT,
     seed: int = typer.Option(0, "--seed"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,

@@ -8,14 +8,14 @@ import typer
 
 from . import _rbm
 from ._app import app, fail, output_dir, output_file, parse_floats, print_json
-from ._rbm import CAL_OPT, DEV_OPT, THR_OPT
+from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
 
 
 @app.command("classify-spiking")
 def classify_spiking_cmd(
-    model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
+    model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
-    data: str = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory"),
+    data: str = DATA_OPT,
     n_test: int = typer.Option(0, "--n-test", help="first N test images (0: all)"),
     duration_ms: float = typer.Option(100.0, "--duration-ms", help="read-out time per image"),
     burn_in_ms: float = typer.Option(20.0, "--burn-in-ms"),
@@ -103,7 +103,7 @@ def _log_row(json_out: bool):
 
 @app.command("stp-mixing")
 def stp_mixing_cmd(
-    model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
+    model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
     samples: int = typer.Option(1000, "--samples", help="samples per chain after burn-in"),
     chains: int = typer.Option(4, "--chains"),
@@ -153,7 +153,7 @@ def stp_mixing_cmd(
 
 @app.command("stp-sweep")
 def stp_sweep_cmd(
-    model: Path = typer.Argument(..., help="classification RBM (npz from train-rbm)"),
+    model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
     U_values: str = typer.Option("0.01,0.03,0.1,0.3", "--U", help="comma-separated U_SE"),
     tau_values: str = typer.Option("50,280,1000", "--tau-rec-ms", help="comma-separated ms"),
