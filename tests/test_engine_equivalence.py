@@ -264,6 +264,10 @@ def test_backend_option():
         noisy = Network(net.weights_uS, net.e_leak_mV, noise=NoiseParams(
             rate_exc_hz=SinusoidalRate(1000.0, 500.0, 10.0), rate_inh_hz=1000.0))
         simulate(noisy, 1.0, backend="torch-compiled")
+    with pytest.raises(ValueError, match="plasticity components need"):
+        simulate(net, 1.0, plasticity=BiCaLL())  # a rule, not a slot component
+    with pytest.raises(ValueError, match="needs simulate"):
+        simulate(net, 1.0, plasticity=PlasticProjection(BiCaLL(), 0.5, 0.001, pre="input"))
     assert math.isfinite(float(simulate(net, 5.0, backend="auto").spike_counts.sum()))
 
 

@@ -163,6 +163,9 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     rules = (() if plasticity is None else
              tuple(plasticity) if isinstance(plasticity, Sequence) else (plasticity,))
     for rule in rules:
+        if not isinstance(rule, PlasticityRule):
+            raise ValueError(f"plasticity components need pre, shared, init, step and finish "
+                             f"(engine.PlasticityRule); got {type(rule).__name__}")
         if rule.pre not in ("network", "input"):
             raise ValueError(f"plasticity.pre must be 'network' or 'input', got {rule.pre!r}")
         if rule.pre == "input" and input is None:
