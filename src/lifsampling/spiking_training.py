@@ -10,8 +10,8 @@ model term comes from the spiking network itself, so whatever the mapping gets w
 * negative phase: ``chains`` persistent free-running spiking chains of the network mapped
   from the current (W, b). Between updates the weights change, so each negative phase is a new
   simulation that continues from the chains' last states (imposed for tau_ref through the
-  leak potentials, then one free sample interval) and reads ``samples_per_update`` states
-  every ``sample_every_ms``; the hidden units enter through sigma(b_h + Wᵀv) of the sampled
+  leak potentials, then ``free_ms`` of unread free running) and reads ``samples_per_update``
+  states every ``sample_every_ms``; the hidden units enter through sigma(b_h + Wᵀv) of the sampled
   visible states (Rao–Blackwellised);
 * W += lr (<v hᵀ>_data - <v hᵀ>_net), the same for b_v, b_h, with the learning rate decayed
   linearly from ``learning_rate`` to ``learning_rate * final_lr_fraction`` over the run.
@@ -58,6 +58,7 @@ class SpikingTrainingConfig:
     chains: int = 16
     samples_per_update: int = 1
     sample_every_ms: float = DEFAULT_SAMPLE_EVERY_MS
+    free_ms: float = DEFAULT_SAMPLE_EVERY_MS  # free running after the imposed start, unread
     learning_rate: float = 0.001
     final_lr_fraction: float = 0.1
     weight_decay: float = 0.0
@@ -75,8 +76,8 @@ class SpikingTrainingConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.images_per_epoch is not None and self.images_per_epoch < 1:
             raise ValueError(f"images_per_epoch must be >= 1, got {self.images_per_epoch}")
-        if not self.sample_every_ms > 0 or not self.learning_rate > 0:
-            raise ValueError("sample_every_ms and learning_rate must be > 0")
+        if not self.sample_every_ms > 0 or not self.learning_rate > 0 or self.free_ms < 0:
+            raise ValueError("sample_every_ms and learning_rate must be > 0, free_ms >= 0")
         if not 0 < self.final_lr_fraction <= 1 or self.weight_decay < 0:
             raise ValueError("need 0 < final_lr_fraction <= 1 and weight_decay >= 0")
         if self.stp and not (0 < self.stp_U <= 1 and self.stp_tau_rec_ms > 0):
@@ -205,7 +206,7 @@ def train_spiking(rbm: RBM, calibration: Calibration, data, config: SpikingTrain
                 net = build_network(cur, calibration, synapse=synapse, correction=correction)
                 s = generate(cur, calibration, n_samples=cfg.samples_per_update,
                              chains=cfg.chains, sample_every_ms=cfg.sample_every_ms,
-                             burn_in_ms=tau_ref + cfg.sample_every_ms, init=state.chains,
+                             burn_in_ms=tau_ref + cfg.free_ms, init=state.chains,
                              network=net, seed=_update_seed(cfg.seed, state.epoch, u),
                              device=device)
                 state.chains = s.states[:, -1].clone()

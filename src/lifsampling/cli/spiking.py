@@ -117,6 +117,8 @@ def train_spiking_cmd(
     batch_size: int = typer.Option(100, "--batch-size", help="training images per update"),
     samples: int = typer.Option(1, "--samples-per-update",
                                 help="negative-phase samples per chain per update (10 ms apart)"),
+    free_ms: float = typer.Option(10.0, "--free-ms", help="unread free running after each "
+                                  "negative phase's imposed start (ms)"),
     learning_rate: float = typer.Option(0.001, "--learning-rate"),
     final_lr: float = typer.Option(0.1, "--final-lr-fraction",
                                    help="learning rate at the end / at the start (linear decay)"),
@@ -150,10 +152,11 @@ def train_spiking_cmd(
     _rbm.setup(threads, device)
     if epochs < 1 or chains < 1 or batch_size < 1 or samples < 1:
         fail("--epochs, --chains, --batch-size and --samples-per-update must be >= 1")
-    if images_per_epoch < 0 or validation < 0 or max_drop < 0:
-        fail("--images-per-epoch, --validation and --max-accuracy-drop must be >= 0")
+    if images_per_epoch < 0 or validation < 0 or max_drop < 0 or free_ms < 0:
+        fail("--images-per-epoch, --validation, --max-accuracy-drop and --free-ms must be >= 0")
     cfg = SpikingTrainingConfig(epochs=epochs, batch_size=batch_size, chains=chains,
                                 samples_per_update=samples, learning_rate=learning_rate,
+                                free_ms=free_ms,
                                 final_lr_fraction=final_lr, stp=stp, seed=seed,
                                 images_per_epoch=images_per_epoch or None)
     cfg.validate()
