@@ -58,7 +58,7 @@ class SpikingTrainingConfig:
     chains: int = 16
     samples_per_update: int = 1
     sample_every_ms: float = DEFAULT_SAMPLE_EVERY_MS
-    free_ms: float = DEFAULT_SAMPLE_EVERY_MS  # free running after the imposed start, unread
+    free_ms: float = 50.0  # free running after the imposed start, unread (docs/fidelity.md)
     learning_rate: float = 0.001
     final_lr_fraction: float = 0.1
     weight_decay: float = 0.0

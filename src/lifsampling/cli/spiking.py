@@ -117,7 +117,7 @@ def train_spiking_cmd(
     batch_size: int = typer.Option(100, "--batch-size", help="training images per update"),
     samples: int = typer.Option(1, "--samples-per-update",
                                 help="negative-phase samples per chain per update (10 ms apart)"),
-    free_ms: float = typer.Option(10.0, "--free-ms", help="unread free running after each "
+    free_ms: float = typer.Option(50.0, "--free-ms", help="unread free running after each "
                                   "negative phase's imposed start (ms)"),
     learning_rate: float = typer.Option(0.001, "--learning-rate"),
     final_lr: float = typer.Option(0.1, "--final-lr-fraction",
