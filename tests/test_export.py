@@ -32,18 +32,29 @@ from lifsampling.metrics import kl_divergence
 from lifsampling.params import MNIST_NEURON, NoiseParams, SinusoidalRate, SynapseParams
 
 
-def _nest_backend():
+def _nest_installed() -> bool:
+    """PyNN and NEST are installed (found, not imported: loading the NEST kernel at collection
+    time would put it in every test's process, where it breaks torch.compile's OpenMP)."""
+    from importlib.util import find_spec
+
+    return find_spec("pyNN") is not None and find_spec("nest") is not None
+
+
+needs_nest = pytest.mark.skipif(not _nest_installed(),
+                                reason="PyNN or NEST is not installed; pip install '.[nest]'")
+
+
+@pytest.fixture(scope="module")
+def SIM():
+    """PyNN's NEST backend, imported on first use (skips if NEST fails to start)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import pyNN.nest as sim
-    except Exception as exc:  # ImportError, or NEST failing to start
-        return None, f"PyNN's NEST backend is not available ({exc}); pip install '.[nest]'"
-    return sim, ""
+    except Exception as exc:  # NEST failing to start
+        pytest.skip(f"PyNN's NEST backend is not available ({exc})")
+    return sim
 
-
-SIM, WHY = _nest_backend()
-needs_nest = pytest.mark.skipif(SIM is None, reason=WHY)
 
 STP = SynapseParams(kind="tsodyks_markram", U=0.3, tau_rec_ms=50.0, weight_scale=2.0)
 
@@ -205,7 +216,7 @@ def test_deterministic_network_spikes_as_the_engine(synapse):
 
 
 @needs_nest
-def test_tsodyks_markram_efficacy_sequence_matches_the_closed_form():
+def test_tsodyks_markram_efficacy_sequence_matches_the_closed_form(SIM):
     """An exported Tsodyks–Markram synapse driven by a regularly firing neuron: the jumps of the
     target's conductance recorded by PyNN are weight_scale |w| U R_k with R_k of
     regular_train_efficacy (U = 0.3, tau_rec = 50 ms)."""
