@@ -70,8 +70,8 @@ def test_unknown_name_lists_the_presets_and_missing_paths_say_not_found(tmp_path
 
 
 def test_cli_helper_takes_presets_and_defaults():
-    from lifsampling.cli.core import _load_calibration
     from lifsampling.cli._rbm import calibration as _calibration
+    from lifsampling.cli.core import _load_calibration
 
     assert _load_calibration(None) == load_calibration("sbs-tutorial")
     assert _calibration(None) == load_calibration("fast-membrane")

@@ -65,6 +65,19 @@ def output_dir(path):
     return _checked_output(path, "dir")
 
 
+def compute(threads: int | None = None, device: str = "auto") -> None:
+    """The one place a command sets its compute: validates ``--device`` (auto, cpu, cuda[:k])
+    and sets torch's CPU threads (``None``: at most 2, the development machine's cores)."""
+    import torch
+
+    from ..engine import resolve_device
+
+    if threads is not None and threads < 1:
+        fail(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads if threads is not None else min(2, torch.get_num_threads()))
+    resolve_device(device)
+
+
 def print_json(obj: Any) -> None:
     """Print a JSON object (numpy/torch scalars converted) on stdout."""
     typer.echo(json.dumps(obj, indent=2, default=_to_builtin))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import fail
+from ._app import compute, fail
 
 CAL_OPT = typer.Option(None, "--calibration",
                        help="calibration: a shipped preset (sbs-tutorial, fast-membrane) or the "
@@ -18,15 +18,8 @@ THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
 
 
 def setup(threads: int, device: str) -> None:
-    """Validate ``--threads``/``--device`` and set torch's CPU threads."""
-    import torch
-
-    from ..engine import resolve_device
-
-    if threads < 1:
-        fail(f"--threads must be >= 1, got {threads}")
-    torch.set_num_threads(threads)
-    resolve_device(device)
+    """Validate ``--threads``/``--device`` and set torch's CPU threads (:func:`._app.compute`)."""
+    compute(threads, device)
 
 
 def calibration(name_or_path: str | None):

@@ -8,15 +8,11 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, output_file, print_json
+from ._app import app, compute, fail, output_file, print_json
 
 
 def _threads(n: int) -> None:
-    import torch
-
-    if n < 1:
-        fail(f"--threads must be >= 1, got {n}")
-    torch.set_num_threads(n)
+    compute(n)
 
 
 def _device(name: str):

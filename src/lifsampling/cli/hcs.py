@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, output_file, parse_floats, print_json
+from ._app import app, compute, fail, output_file, parse_floats, print_json
 
 
 @app.command("hcs-compare")
@@ -42,7 +42,6 @@ def hcs_compare(
 ) -> None:
     """Compare the HCS theory of the activation function with simulated activation functions
     over a grid of background rates, noise weights and tau_syn/tau_ref ratios."""
-    import torch
 
     from ..experiments.hcs_compare import CurveConfig, kl_comparison, plot_comparison, run_grid
     from ..io import write_json
@@ -73,7 +72,7 @@ def hcs_compare(
              "--high-mv")
     if kl and (kl_machines < 1 or not kl_duration_ms > 0):
         fail("--kl-machines must be >= 1 and --kl-duration-ms > 0")
-    torch.set_num_threads(1)
+    compute(1)
     configs = [CurveConfig(r, w, tau_syn_ms, tau_syn_ms / q) for q in qs for w in weights
                for r in rates]
     if low_conductance:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, output_dir, output_file, parse_floats, print_json
+from ._app import app, compute, fail, output_dir, output_file, parse_floats, print_json
 
 
 def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
@@ -74,7 +74,6 @@ def tempering(
     if not model.is_file():
         fail(f"model file {model} not found")
 
-    import torch
 
     from ..boltzmann.train import load_rbm
     from ..calibration import Calibration
@@ -83,7 +82,7 @@ def tempering(
     from ..spiking_rbm import default_calibration
     from ..temperature import TemperatureMap, theory_temperature_map
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    compute()
     rbm, _ = load_rbm(model)
     if rbm.n_labels == 0 or rbm.n_pixels != 784:
         fail(f"{model} is not an MNIST classification RBM (784 pixels + labels)")
@@ -280,9 +279,7 @@ def tempering_study_cmd(
         fail(f"model file not found: {model}")
     out = out or Path("out/tempering/quick" if quick else "out/tempering/study")
 
-    import torch
-
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    compute()
     res = ts.run(cfg, out, progress=lambda s: typer.echo(s, err=True))
     if plot:
         ts.plot(res, plot)
