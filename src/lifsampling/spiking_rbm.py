@@ -380,7 +380,7 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
     """Run the full network freely and read its state every ``sample_every_ms``.
 
     Biological time per chain: ``burn_in_ms + n_samples * sample_every_ms``. ``noise`` replaces
-    the background (e.g. an oscillating rate, issue 8) and ``e_leak_schedule(t_ms)`` the leak
+    the background (e.g. an oscillating rate) and ``e_leak_schedule(t_ms)`` the leak
     potentials over time (see :func:`lifsampling.engine.simulate`); ``init`` (N,) or
     (chains, N) or visible-only, binary, is imposed during the first tau_ref of the burn-in.
     ``network`` skips the mapping (e.g. a network from :func:`build_network` reused);

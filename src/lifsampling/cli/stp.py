@@ -1,4 +1,4 @@
-"""STP commands: classify-spiking, stp-mixing, stp-sweep, stp-imbalance (issue 7)."""
+"""STP commands: classify-spiking, stp-mixing, stp-sweep, stp-imbalance (docs/stp.md)."""
 
 from __future__ import annotations
 
