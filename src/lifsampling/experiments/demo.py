@@ -1,5 +1,5 @@
 """The built-in demo: LIF sampling of a small Boltzmann machine beside Gibbs sampling, and the
-headline result of issue 7: a small MNIST RBM dreamt by a spiking network with short-term
+headline STP result: a small MNIST RBM dreamt by a spiking network with short-term
 plasticity (STP) beside Gibbs sampling.
 
 Runs on shipped defaults (the built-in MNIST subset, no download) in under two minutes on 2 CPU

@@ -1,4 +1,4 @@
-"""Classification by the spiking network against the RBM it came from (issue 7, result 1).
+"""Classification by the spiking network against the RBM it came from (docs/stp.md §1).
 
 Each test image is clamped in its own chain (folded into the hidden leak potentials, or the
 pixel neurons clamped by spiking, see :mod:`lifsampling.spiking_rbm`); the label neurons' time

@@ -1,4 +1,4 @@
-"""Imbalanced training data (issue 7, result 3): which sampler reproduces the class proportions?
+"""Imbalanced training data (docs/stp.md §3): which sampler reproduces the class proportions?
 
 A classification RBM is trained (PCD, :func:`lifsampling.boltzmann.train.train_rbm`) on MNIST
 with digits 5–9 at 10 % of the frequency of digits 0–4 (the issue's reference setup; state

@@ -1,4 +1,4 @@
-"""Sweep of the STP parameters (U_SE, tau_rec): sample quality against mixing (issue 7, result 4).
+"""Sweep of the STP parameters (U_SE, tau_rec): sample quality against mixing (docs/stp.md §4).
 
 For every (U, tau_rec) the synapses are renormalised on a pilot run
 (:func:`lifsampling.spiking_rbm.renormalise_stp`), the network dreams from the same start

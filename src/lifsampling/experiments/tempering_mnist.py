@@ -1,4 +1,4 @@
-r"""Issue 8, items 3, 4, 6: rhythmic background as simulated tempering on a trained MNIST
+r"""Rhythmic background as simulated tempering on a trained MNIST
 classification RBM (pixels + labels visible), against constant noise, Gibbs and AST.
 
 **Drive.** nu(t) = max(0, nu_bar + A sin(2 pi f t + pi/2)) for excitatory and inhibitory

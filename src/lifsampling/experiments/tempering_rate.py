@@ -1,4 +1,4 @@
-"""Issue 8, item 1: activation slope alpha (effective temperature) against the balanced
+"""Activation slope alpha (effective temperature) against the balanced
 background rate, measured against the free-membrane and HCS predictions.
 
 Writes a JSON with the measured and predicted maps and a two-panel figure: alpha(nu) on log-log

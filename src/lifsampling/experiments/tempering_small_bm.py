@@ -1,4 +1,4 @@
-r"""Issue 8, item 2: a LIF network mapped at rate nu0 and run at a constant balanced rate nu
+r"""A LIF network mapped at rate nu0 and run at a constant balanced rate nu
 samples the *tempered* Boltzmann distribution p_beta(z) ∝ exp(beta(nu) [½ zᵀWz + bᵀz]).
 
 Small random machines (W, b uniform in [-1, 1], exact enumeration) are mapped once with the
