@@ -385,7 +385,8 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
     (chains, N) or visible-only, binary, is imposed during the first tau_ref of the burn-in.
     ``network`` skips the mapping (e.g. a network from :func:`build_network` reused);
     ``correction`` maps with a :class:`LayerCorrection`.
-    ``backend`` is passed to :func:`lifsampling.engine.simulate` ("auto", "kernel", "torch").
+    ``backend`` is passed to :func:`lifsampling.engine.simulate` ("auto", "kernel", "torch",
+    "torch-compiled").
     """
     rbm = _check_rbm(rbm)
     if not isinstance(n_samples, int) or n_samples < 1:
