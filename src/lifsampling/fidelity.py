@@ -17,27 +17,27 @@ function alone (the calibration) without the synaptic translation.
 
 Reported per direction (:class:`ConditionalFit`): the RMS and maximum of p_LIF - p_exact over
 all units x clamped states, the sampling-noise floor of that RMS (from the two halves of each
-run: Var(p̂) ≈ (p̂₁ - p̂₂)² / 4), and the least-squares line of the measured logit on the exact
-one (a logistic regression of the on-fractions on the exact logits; gain 1 and offset 0 for a
-faithful network),
-with 95 % bootstrap intervals over the clamped states (each clamped state is an independent
-chain with its own noise).
+run: Var(p̂) ≈ (p̂₁ - p̂₂)² / 4), and the gain and offset of the measured logit against the
+exact one (a logistic regression of the on-fractions on the exact logits; gain 1 and offset 0
+for a faithful network), with 95 % bootstrap intervals over the clamped states (each clamped
+state is an independent chain with its own noise).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from .boltzmann import RBM
 from .calibration import Calibration
-from .corrections import callen_bias_step
 from .engine import Network, simulate
 from .mapping import biases_to_leak
 from .params import NoiseParams, SynapseParams
-from .spiking_rbm import LayerCorrection, _check_rbm, build_network, clamp_by_spiking, generate
+from .spiking_rbm import LayerCorrection, _check_rbm, build_network, clamp_by_spiking
 
 BOOTSTRAP = 200  # resamples of the clamped states for the 95 % intervals
 
@@ -70,22 +70,26 @@ class ConditionalFit:
         return {**d, "rms_excess": self.rms_excess}
 
 
-def _line(a: np.ndarray, p: np.ndarray, iterations: int = 25) -> tuple[float, float]:
-    """(gain k, offset c) of p ≈ sigma(k a + c): logistic regression of the measured
-    on-fractions p in [0, 1] on the exact logits a (quasi-binomial maximum likelihood by
-    Newton's method). Unlike a straight line through logit(p) it keeps the units measured at
-    exactly 0 or 1 and selects nothing on the noisy p, so noise does not bias the gain."""
-    k, c = 1.0, 0.0
-    X = np.stack([a, np.ones_like(a)], 1)
+def _logistic_regression(X: np.ndarray, y: np.ndarray, theta: np.ndarray,
+                         iterations: int = 30) -> np.ndarray:
+    """Coefficients of y ≈ sigma(X theta) for on-fractions y in [0, 1]: quasi-binomial maximum
+    likelihood by Newton's method from ``theta``. Units measured at exactly 0 or 1 stay in
+    and nothing is selected on the noisy y, so noise does not bias the coefficients (as it
+    would a straight line through logit(y) over selected units)."""
+    th = np.asarray(theta, dtype=float).copy()
+    ridge = 1e-9 * np.eye(X.shape[1])
     for _ in range(iterations):
-        q = 1.0 / (1.0 + np.exp(-np.clip(k * a + c, -50, 50)))
-        w = q * (1.0 - q)
-        grad = X.T @ (p - q)
-        hess = (X * w[:, None]).T @ X + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        k, c = k + step[0], c + step[1]
+        q = expit(np.clip(X @ th, -50, 50))
+        step = np.linalg.solve((X * (q * (1 - q))[:, None]).T @ X + ridge, X.T @ (y - q))
+        th = th + step
         if np.abs(step).max() < 1e-10:
             break
+    return th
+
+
+def _line(a: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(gain k, offset c) of p ≈ sigma(k a + c), a the exact logits."""
+    k, c = _logistic_regression(np.stack([a, np.ones_like(a)], 1), p, np.array([1.0, 0.0]))
     return float(k), float(c)
 
 
@@ -219,8 +223,6 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
     ``stagger=False`` clamps in lockstep). ``correction``
     and ``bias_offset`` are passed to :func:`lifsampling.spiking_rbm.build_network`.
     """
-    import time
-
     rbm = _check_rbm(rbm)
     if not duration_ms > 0 or burn_in_ms < 0:
         raise ValueError(f"need duration_ms > 0 and burn_in_ms >= 0, got {duration_ms}, "
@@ -238,7 +240,7 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
     stagger_seed = seed if stagger else None
     clamped, sched = clamp_by_spiking(net, slice(0, nv), v, stagger_seed=stagger_seed)
     p, halves = _run(clamped, B, duration_ms, burn_in_ms, seed, device, sched)
-    hidden = conditional_fit(p[:, nv:], 1 / (1 + np.exp(-a_h)), a_h, halves[:, :, nv:],
+    hidden = conditional_fit(p[:, nv:], expit(a_h), a_h, halves[:, :, nv:],
                              seed=seed)
     raw = {"hidden": (p[:, nv:], rbm.b_h.expand(B, -1).numpy(), (v @ pos).numpy(),
                       (v @ neg).numpy())}
@@ -248,7 +250,7 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
     a_v = (rbm.b_v + h @ rbm.W.T).numpy()
     clamped, sched = clamp_by_spiking(net, slice(nv, rbm.n), h, stagger_seed=stagger_seed)
     p, halves = _run(clamped, B, duration_ms, burn_in_ms, seed + 2, device, sched)
-    visible = conditional_fit(p[:, :nv], 1 / (1 + np.exp(-a_v)), a_v, halves[:, :, :nv],
+    visible = conditional_fit(p[:, :nv], expit(a_v), a_v, halves[:, :, :nv],
                               seed=seed)
     raw["visible"] = (p[:, :nv], rbm.b_v.expand(B, -1).numpy(), (h @ pos.T).numpy(),
                       (h @ neg.T).numpy())
@@ -256,30 +258,20 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
     if folded:  # the activation function alone: no synapses, so no correction applies
         p, halves = _run(_folded_network(torch.as_tensor(a_h), calibration, noise), B,
                          duration_ms, burn_in_ms, seed + 4, device)
-        fh = conditional_fit(p, 1 / (1 + np.exp(-a_h)), a_h, halves, seed=seed)
+        fh = conditional_fit(p, expit(a_h), a_h, halves, seed=seed)
         p, halves = _run(_folded_network(torch.as_tensor(a_v), calibration, noise), B,
                          duration_ms, burn_in_ms, seed + 6, device)
-        fv = conditional_fit(p, 1 / (1 + np.exp(-a_v)), a_v, halves, seed=seed)
+        fv = conditional_fit(p, expit(a_v), a_v, halves, seed=seed)
     return FidelityReport(hidden, visible, fh, fv, B, duration_ms, burn_in_ms, seed,
                           time.perf_counter() - t0, raw)
 
 
-def _layer_response(p: np.ndarray, b: np.ndarray, a_exc: np.ndarray, a_inh: np.ndarray,
-                    iterations: int = 30) -> np.ndarray:
-    """(k_b, k_exc, k_inh, c) of p ≈ sigma(k_b b + k_exc A⁺ + k_inh A⁻ + c): quasi-binomial
-    logistic regression (Newton) of on-fractions on the bias and the input through the
-    positive and negative weights."""
+def _layer_response(p: np.ndarray, b: np.ndarray, a_exc: np.ndarray, a_inh: np.ndarray
+                    ) -> np.ndarray:
+    """(k_b, k_exc, k_inh, c) of p ≈ sigma(k_b b + k_exc A⁺ + k_inh A⁻ + c): the on-fractions
+    regressed on the bias and the input through the positive and negative weights."""
     X = np.stack([b.ravel(), a_exc.ravel(), a_inh.ravel(), np.ones(p.size)], 1)
-    y = p.ravel()
-    th = np.array([1.0, 1.0, 1.0, 0.0])
-    for _ in range(iterations):
-        q = 1.0 / (1.0 + np.exp(-np.clip(X @ th, -50, 50)))
-        hess = (X * (q * (1 - q))[:, None]).T @ X + 1e-9 * np.eye(4)
-        step = np.linalg.solve(hess, X.T @ (y - q))
-        th = th + step
-        if np.abs(step).max() < 1e-10:
-            break
-    return th
+    return _logistic_regression(X, p.ravel(), np.array([1.0, 1.0, 1.0, 0.0]))
 
 
 def fit_corrections(rbm: RBM, calibration: Calibration, images, labels=None, *,
@@ -319,37 +311,6 @@ def fit_corrections(rbm: RBM, calibration: Calibration, images, labels=None, *,
         history.append({"iteration": it, **rep.summary(), "coefficients": coef})
         corr = LayerCorrection(**new)
     return corr, history
-
-
-def fit_callen_offsets(rbm: RBM, calibration: Calibration, *, correction:
-                       LayerCorrection | None = None, iterations: int = 2,
-                       pilot_ms: float = 2000.0, chains: int = 8, read_ms: float = 10.0,
-                       seed: int = 0, device: str = "auto",
-                       synapse: SynapseParams | None = None, init=None) -> torch.Tensor:
-    """Self-consistent (Callen) bias offsets (N,) for the free-running spiking RBM.
-
-    Any Boltzmann distribution obeys <z_k> = <sigma(b_k + sum_j W_kj z_j)>; each iteration
-    samples the free network (``chains`` x ``pilot_ms``, read every ``read_ms``, from ``init``
-    if given) and takes the Newton step of :func:`lifsampling.mapping.callen_bias_step`, in the
-    RBM's bias units, divided by the layer's coupling gain to be network bias units. Only the
-    RBM's parameters and the network's own samples enter.
-    """
-    rbm = _check_rbm(rbm)
-    if iterations < 1 or not pilot_ms > 0 or chains < 1:
-        raise ValueError("need iterations >= 1, pilot_ms > 0 and chains >= 1")
-    c = correction or LayerCorrection()
-    bm = rbm.to_boltzmann()
-    gain = torch.cat([torch.full((rbm.n_visible,), c.gain_visible, dtype=torch.float64),
-                      torch.full((rbm.n_hidden,), c.gain_hidden, dtype=torch.float64)])
-    offset = torch.zeros(rbm.n, dtype=torch.float64)
-    n = max(1, int(pilot_ms / read_ms))
-    for it in range(iterations):
-        net = build_network(rbm, calibration, synapse=synapse, correction=correction,
-                            bias_offset=offset)
-        s = generate(rbm, calibration, n_samples=n, chains=chains, sample_every_ms=read_ms,
-                     network=net, seed=seed + it, device=device, init=init)
-        offset = offset + callen_bias_step(s.states.double(), bm.W, bm.b) / gain
-    return offset
 
 
 CORRECTION_SCHEMA = "lifsampling.correction/1"

@@ -140,8 +140,8 @@ def build_network(rbm: RBM, calibration: Calibration, *, synapse: SynapseParams 
 
     ``correction`` rescales the synapses into each layer and shifts its biases
     (:class:`LayerCorrection`); ``bias_offset`` (N,) is added to the (corrected) biases before
-    they become leak potentials (the self-consistent correction,
-    :func:`lifsampling.fidelity.fit_callen_offsets`); the translation otherwise is
+    they become leak potentials (e.g. the self-consistent offsets of
+    :func:`lifsampling.corrections.self_consistent_biases`); the translation otherwise is
     :func:`lifsampling.mapping.bm_to_network`.
     """
     rbm = _check_rbm(rbm)
