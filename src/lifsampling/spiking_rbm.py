@@ -33,10 +33,10 @@ constant of the parameters attributed to Leng et al. 2018, tau_m = 0.1 ms (g_l =
 alpha = 0.074 mV. With the 1 ms sbs neuron (alpha 0.80 mV) the conductances that map a trained
 MNIST RBM are as large as the leak conductance: a hidden neuron with ~100 active inputs sees its
 conditional compressed (measured logit gain 0.65, offset +0.6; :mod:`lifsampling.fidelity`),
-spurious
-hidden activity results and the free-running network without STP fades to blank images (mean
-pixel 0.003 against the data's 0.13). The fast membrane makes the synaptic conductances ~10x
-smaller relative to g_tot, and the same RBM then dreams with a mean pixel of 0.15.
+spurious hidden activity results and the free-running network without STP fades to blank
+images (mean pixel 0.003 against the data's 0.13). The fast membrane makes the synaptic
+conductances ~10x smaller relative to g_tot, and the same RBM then dreams with a mean pixel of
+0.15.
 
 **Short-term plasticity** (:mod:`lifsampling.engine.synapses`). ``synapse`` selects renewing
 synapses (LIF sampling without STP), or Tsodyks–Markram depression; :func:`renormalise_stp`
@@ -198,14 +198,14 @@ def clamp_by_spiking(net: Network, idx: slice, states: torch.Tensor, *,
     onset[:, idx] = torch.randint(0, n_ref, tuple(states.shape), generator=g)
     on = torch.zeros_like(e, dtype=torch.bool)
     on[:, idx] = states.bool()
+    held = e.to(torch.float32)
     off = e.clone()
     off[on] = off[on] - 2.0 * INIT_SHIFT_MV
-    held = e.to(torch.float32)
-    ramp = [torch.where(on & (onset > k), off, e).to(torch.float32) for k in range(n_ref)]
+    off = off.to(torch.float32)
 
-    def schedule(t_ms: float) -> torch.Tensor:
+    def schedule(t_ms: float) -> torch.Tensor:  # built step by step: (B, N) each, n_ref of them
         k = int(round(t_ms / dt_ms))
-        return ramp[k] if k < n_ref else held
+        return torch.where(on & (onset > k), off, held) if k < n_ref else held
 
     return clamped, schedule
 
