@@ -499,7 +499,8 @@ class SpikingRBMSampler:
         return s.states.to(model.dtype)
 
 
-def _bar(enabled: bool, total: int, what: str):
+def _bar(enabled: bool, total: int, what: str, done: int = 0):
+    """A rich progress bar (and its task) of ``total`` items, ``done`` already, or None."""
     if not enabled:
         return None
     from rich.progress import BarColumn, Progress, TimeRemainingColumn
@@ -507,4 +508,4 @@ def _bar(enabled: bool, total: int, what: str):
     p = Progress(f"[progress.description]{what}", BarColumn(), "{task.completed}/{task.total}",
                  TimeRemainingColumn(), transient=True)
     p.start()
-    return p, p.add_task(what, total=total)
+    return p, p.add_task(what, total=total, completed=done)

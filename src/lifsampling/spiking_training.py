@@ -40,6 +40,7 @@ from .params import SynapseParams
 from .spiking_rbm import (
     DEFAULT_SAMPLE_EVERY_MS,
     LayerCorrection,
+    _bar,
     _check_rbm,
     build_network,
     generate,
@@ -190,7 +191,7 @@ def train_spiking(rbm: RBM, calibration: Calibration, data, config: SpikingTrain
     per_epoch = -(-n // cfg.batch_size)
     total = per_epoch * cfg.epochs
     tau_ref = calibration.neuron.tau_ref_ms
-    bar = _bar(progress, total, state.epoch * per_epoch)
+    bar = _bar(progress, total, "training in the loop (updates)", state.epoch * per_epoch)
     try:
         while state.epoch < cfg.epochs:
             t0 = time.perf_counter()
@@ -235,14 +236,3 @@ def train_spiking(rbm: RBM, calibration: Calibration, data, config: SpikingTrain
         if bar is not None:
             bar[0].stop()
     return state.rbm(rbm.n_labels), state
-
-
-def _bar(enabled: bool, total: int, done: int):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, Progress, TimeRemainingColumn
-
-    p = Progress("[progress.description]{task.description}", BarColumn(),
-                 "{task.completed}/{task.total} updates", TimeRemainingColumn(), transient=True)
-    p.start()
-    return p, p.add_task("training in the loop", total=total, completed=done)
