@@ -140,7 +140,7 @@ def _stp_synapse(rbm: RBM, calibration: Calibration, cfg: SpikingTrainingConfig,
     if not cfg.stp:
         return SynapseParams()
     syn, _ = renormalise_stp(rbm, calibration, cfg.stp_U, cfg.stp_tau_rec_ms, seed=cfg.seed,
-                             device=device)
+                             device=device, correction=correction)
     return syn
 
 
