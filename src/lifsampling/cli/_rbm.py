@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import compute, fail
+from ._app import fail
 
 CAL_OPT = typer.Option(None, "--calibration",
                        help="calibration: a shipped preset (sbs-tutorial, fast-membrane) or the "
@@ -15,11 +15,6 @@ DEV_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda")
 MODEL_ARG = typer.Argument(..., help="classification RBM (npz from train-rbm)")
 DATA_OPT = typer.Option("auto", "--data", help="auto, builtin, mnist or a directory")
 THR_OPT = typer.Option(2, "--threads", help="torch CPU threads")
-
-
-def setup(threads: int, device: str) -> None:
-    """Validate ``--threads``/``--device`` and set torch's CPU threads (:func:`._app.compute`)."""
-    compute(threads, device)
 
 
 def calibration(name_or_path: str | None):

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from . import _rbm
-from ._app import app, fail, output_file, print_json
+from ._app import app, compute, fail, output_file, print_json
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
 
 
@@ -51,7 +51,7 @@ def fidelity_cmd(
     from ..fidelity import fit_corrections, load_correction, measure_fidelity, save_correction
     from ..io import write_json
 
-    _rbm.setup(threads, device)
+    compute(threads, device)
     if images < 2 or pilot_images < 2:
         fail("--images and --pilot-images must be >= 2")
     if not duration_ms > 0 or not pilot_ms > 0 or burn_in_ms < 0 or iterations < 1:
@@ -149,7 +149,7 @@ def train_spiking_cmd(
     from ..spiking_rbm import classify
     from ..spiking_training import SpikingTrainingConfig, train_spiking
 
-    _rbm.setup(threads, device)
+    compute(threads, device)
     if epochs < 1 or chains < 1 or batch_size < 1 or samples < 1:
         fail("--epochs, --chains, --batch-size and --samples-per-update must be >= 1")
     if images_per_epoch < 0 or validation < 0 or max_drop < 0 or free_ms < 0:

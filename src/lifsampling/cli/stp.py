@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from . import _rbm
-from ._app import app, fail, output_dir, output_file, parse_floats, print_json
+from ._app import app, compute, fail, output_dir, output_file, parse_floats, print_json
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
 
 
@@ -36,7 +36,7 @@ def classify_spiking_cmd(
     from ..fidelity import load_correction
     from ..io import write_json
 
-    _rbm.setup(threads, device)
+    compute(threads, device)
     if n_test < 0 or duration_ms <= 0 or burn_in_ms < 0 or batch_size < 1:
         fail("need --n-test >= 0, --duration-ms > 0, --burn-in-ms >= 0, --batch-size >= 1")
     if clamp not in ("folded", "spiking"):
@@ -126,7 +126,7 @@ def stp_mixing_cmd(
     equal wall time, mean and 95 % interval over seeds."""
     from ..experiments.stp_mixing import ALL_SAMPLERS, run_mixing, summary
 
-    _rbm.setup(threads, device)
+    compute(threads, device)
     names = [s.strip() for s in samplers.split(",") if s.strip()]
     bad = [s for s in names if s not in ALL_SAMPLERS]
     if bad or not names:
@@ -169,7 +169,7 @@ def stp_sweep_cmd(
     """Sweep U_SE x tau_rec: confident switches, ISL and mean pixel as heat maps."""
     from ..experiments.stp_sweep import run_sweep
 
-    _rbm.setup(threads, device)
+    compute(threads, device)
     us, taus = parse_floats(U_values, "--U"), parse_floats(tau_values, "--tau-rec-ms")
     if samples < 3 or chains < 1:
         fail("need --samples >= 3 and --chains >= 1")
@@ -205,7 +205,7 @@ def stp_imbalance_cmd(
     from ..experiments.stp_imbalance import run_imbalance, train_imbalanced
     from ..experiments.stp_mixing import ALL_SAMPLERS, summary
 
-    _rbm.setup(threads, device)
+    compute(threads, device)
     names = [s.strip() for s in samplers.split(",") if s.strip()]
     if not names or any(s not in ALL_SAMPLERS for s in names):
         fail(f"--samplers must be a list from {', '.join(ALL_SAMPLERS)}")
