@@ -33,13 +33,9 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,46 +235,10 @@ def mean_ci95(values: Sequence[float], seed: int = 0) -> tuple[float, list[float
 # --------------------------------------------------------------------------- running
 def check_out_dir(out_dir: Path) -> Path:
     """``out_dir`` exists (or can be created) as a writable directory; ValueError otherwise.
-    Creates nothing: a missing directory is checked through its nearest existing parent."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is not a directory (a file of that name exists)")
-    probe = out_dir
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"--out {out_dir}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out_dir} is not writable")
-    try:  # permissions can lie (root, read-only mounts, /proc): try, and leave nothing behind
-        with tempfile.TemporaryDirectory(dir=probe, prefix=".lifsampling-probe-"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"--out {out_dir} is not writable ({exc.strerror or exc})") from None
-    return out_dir
+    Creates nothing (:func:`lifsampling.rundir.check_root`)."""
+    from ...rundir import check_root
 
-
-def _versions() -> dict:
-    import torch
-
-    from ... import __version__
-
-    return {"lifsampling": __version__, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "platform": platform.platform(),
-            "cuda_available": bool(torch.cuda.is_available())}
-
-
-def _new_run_dir(out_dir: Path, name: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = out_dir / f"{name}-{stamp}"
-    k = 1
-    while run_dir.exists():  # two runs in the same second
-        k += 1
-        run_dir = out_dir / f"{name}-{stamp}-{k}"
-    run_dir.mkdir(parents=True)
-    return run_dir
+    return check_root(out_dir, what="--out")
 
 
 def check_applied(claim: Claim, config: ClaimConfig, params: dict) -> None:
@@ -295,7 +255,7 @@ def run_claim(name: str, config: ClaimConfig) -> dict:
     """Run claim ``name``; write ``config.json`` and ``results.json`` in a new run directory
     and return the summary (``claim``, ``figure``, ``unit``, ``ci95``, ``seeds``, ``quick``,
     ``reference``, ``run_dir``, the claim's extras, ``wall_s``)."""
-    from ...io import write_json
+    from ...rundir import RunDirectory
 
     claim = get_claim(name)
     if not isinstance(config, ClaimConfig):
@@ -303,22 +263,19 @@ def run_claim(name: str, config: ClaimConfig) -> dict:
     out_dir = check_out_dir(config.out_dir)
     params = claim.parameters(config)  # before anything is written: bad parameters write nothing
     check_applied(claim, config, params)
-    run_dir = _new_run_dir(out_dir, claim.name)
-    cfg = replace(config, run_dir=run_dir)
-    write_json(run_dir / "config.json", {
+    run = RunDirectory.create(out_dir, claim.name, {
         "claim": claim.name, "summary": claim.summary, "doc": claim.doc,
         "reference": claim.reference, "unit": claim.unit, "quick": config.quick,
         "seeds_requested": config.seeds, "seed_values": config.seed_values,
         "overrides": config.overrides, "device": config.device, "parameters": params,
-        "versions": _versions(), "argv": sys.argv,
-        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     })
+    run_dir = run.path
+    cfg = replace(config, run_dir=run_dir)
     t0 = time.perf_counter()
     try:
         out = claim.run(cfg)
     except BaseException as exc:  # a run that did not finish says so (no results.json)
-        write_json(run_dir / "error.json", {"error": f"{type(exc).__name__}: {exc}",
-                                            "wall_s": round(time.perf_counter() - t0, 2)})
+        run.failed(exc, time.perf_counter() - t0)
         raise
     wall = time.perf_counter() - t0
     if "figure" not in out:
@@ -332,8 +289,8 @@ def run_claim(name: str, config: ClaimConfig) -> dict:
                "ci95": ci95, "seeds": seeds, "quick": config.quick,
                "reference": claim.reference, "doc": claim.doc,
                "run_dir": str(run_dir), **out.get("extras", {}), "wall_s": round(wall, 2)}
-    write_json(run_dir / "results.json", {"summary": summary, "per_seed": per_seed,
-                                          "raw": out.get("raw", {}), "parameters": params})
+    run.finish({"summary": summary, "per_seed": per_seed, "raw": out.get("raw", {}),
+                "parameters": params})
     return summary
 
 
