@@ -87,7 +87,13 @@ def test_tempering_quick(out):
     """Fresh seeds 100-102, 4 chains x 2 s: oscillation minus constant noise, measured -10.1
     switches/1000 (constant ~10, oscillation 0 on this small quick RBM); the bound is the
     constant-noise count's 4-sigma band. Both samplers draw digits."""
-    res, _ = _quick("tempering", out)
+    res, results = _quick("tempering", out)
     assert res["seeds"] == [100, 101, 102]
     assert -30.0 <= res["figure"] <= 5.0
     assert res["constant.precision"] > 0.5 and res["oscillation.precision"] > 0.5
+    # the baselines also ran at the oscillating run's wall time: Gibbs thinned to the same
+    # 200 samples per chain as at equal sweeps, AST on the one 20-level ladder
+    for row in results["per_seed"]:
+        s = row["samplers"]
+        assert s["gibbs_equal_time"]["samples"] == s["gibbs"]["samples"] == 4 * 200
+        assert "ast_equal_time" in s

@@ -18,6 +18,7 @@ from lifsampling.cli import main
 from lifsampling.experiments.reproduce import ClaimConfig, check_applied, get_claim
 from lifsampling.sweep import (
     SweepSpec,
+    _claim_config,
     execute,
     parse_spec,
     read_record,
@@ -130,6 +131,31 @@ def test_claim_overrides_are_applied_typed_and_checked():
                 {"seed_values": (1,), "seeds": 2}, {"overrides": [1]}):
         with pytest.raises(ValueError):
             ClaimConfig(**bad)
+
+
+def test_seed_studies_take_their_parameters_as_a_grid():
+    """The seed-replicated studies run through a sweep: tempering over frequencies x seeds,
+    STP over U x seeds (STP alone, by naming the samplers); bad values are refused up front."""
+    spec = parse_spec({"claim": "tempering", "grid": {"frequency_hz": [5.0, 10.0, 20.0]},
+                       "seeds": [100, 101], "quick": True})
+    tasks = spec.tasks()
+    assert len(tasks) == 6 and {t.seed for t in tasks} == {100, 101}
+    p = get_claim("tempering").parameters(_claim_config(spec, tasks[2], Path(".")))
+    assert p["frequency_hz"] == 10.0 and p["seeds"] == [100]
+    spec = parse_spec({"claim": "stp-mixing", "grid": {"U": [0.05, 0.2],
+                                                       "samplers": [["stp", "gibbs"]]},
+                       "seeds": [0, 1], "quick": True})
+    p = get_claim("stp-mixing").parameters(_claim_config(spec, spec.tasks()[0], Path(".")))
+    assert p["U"] == 0.05 and p["samplers"] == ["stp", "gibbs"]
+    for claim, grid, message in [
+            ("tempering", {"frequency_hz": [-1.0]}, "must be > 0"),
+            ("stp-mixing", {"samplers": [["gibbs"]]}, "needs \"stp\""),
+            ("stp-mixing", {"samplers": [["stp", "hmc"]]}, "distinct names among"),
+            ("stp-mixing", {"U": [1.5]}, "0 < U <= 1"),
+            ("classical-mixing", {"samplers": [["gibbs", "ast"]]}, "needs \"pt\""),
+            ("stp-classify", {"n_test": [0]}, "must be > 0")]:
+        with pytest.raises(ValueError, match=message):
+            parse_spec({"claim": claim, "grid": grid, "seeds": [0], "quick": True})
 
 
 # --------------------------------------------------------------------------- a claim task

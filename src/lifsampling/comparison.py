@@ -278,12 +278,14 @@ def _run_equal_samples(sampler, rbm, n_total: int, chains: int, seed: int, init)
     return {"states": s, "wall_s": time.perf_counter() - t0, "info": info}
 
 
-def _run_equal_time(name: str, sampler, rbm, wall_s: float, ref_wall_s: float, n_total: int,
-                    chains: int, seed: int, init, opts: SamplerOptions) -> dict:
-    """The classical sampler given ``ref_wall_s``: its cost per sweep is measured on its own
-    equal-samples run (``wall_s`` for that run's sweeps)."""
-    sweeps_done = sampler.info.get("steps") or n_total * float(
-        sampler.info.get("sweeps_per_sample") or 1.0)
+def run_equal_time(name: str, info: dict, rbm, wall_s: float, ref_wall_s: float,
+                   n_total: int, chains: int, seed: int, init, opts: SamplerOptions) -> dict:
+    """Classical sampler ``name`` (gibbs, ast, pt) given ``ref_wall_s`` seconds: its cost per
+    sweep comes from its own equal-samples run (``wall_s`` for that run's sweeps; ``info`` is
+    that run's ``sampler.info``). Gibbs and PT are thinned to ``n_total`` samples per chain
+    over the budget; AST runs exactly the sweeps that fit and keeps what it emitted at β = 1.
+    Returns {"states" (chains, S, n) or None, "wall_s", "sweeps", "info"}."""
+    sweeps_done = info.get("steps") or n_total * float(info.get("sweeps_per_sample") or 1.0)
     per_sweep = wall_s / max(float(sweeps_done), 1.0)               # s per sweep (all chains)
     budget = max(1, int(ref_wall_s / per_sweep))                    # sweeps that fit
     t0 = time.perf_counter()
@@ -387,8 +389,8 @@ def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
                 out["equal_time"][name] = out["equal_samples"][name]
                 continue
             sampler, r = runs[name]
-            e = _run_equal_time(name, sampler, rbm, r["wall_s"], ref_wall, n_total,
-                                cfg.chains, seed, init, cfg.options)
+            e = run_equal_time(name, sampler.info, rbm, r["wall_s"], ref_wall, n_total,
+                               cfg.chains, seed, init, cfg.options)
             if e["states"] is None:
                 out["equal_time"][name] = {"skipped": "fewer than 2 samples at beta = 1 in "
                                            "the time budget", "sweeps": e["sweeps"]}
@@ -482,7 +484,8 @@ def with_stp(cfg: ComparisonConfig, U: float, tau_rec_ms: float) -> ComparisonCo
 
 __all__ = ["SAMPLER_NAMES", "TEMPERING_BETAS", "ComparisonConfig", "EvaluationData",
            "SamplerOptions", "evaluation_data", "make_sampler", "markdown_table", "mean_ci95",
-           "run_comparison", "run_seed", "sample_statistics", "summarise", "with_stp"]
+           "run_comparison", "run_equal_time", "run_seed", "sample_statistics", "summarise",
+           "with_stp"]
 
 
 def markdown_table(summary: dict, budget: str = "equal_samples", keys=HEADLINE_KEYS,

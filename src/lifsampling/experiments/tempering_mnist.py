@@ -27,15 +27,22 @@ histogram, mean pixel intensity.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from .. import metrics
-from ..boltzmann import RBM, ASTSampler, GibbsSampler
+from ..boltzmann import RBM
 from ..calibration import Calibration
-from ..comparison import EvaluationData, sample_statistics
+from ..comparison import (
+    EvaluationData,
+    SamplerOptions,
+    make_sampler,
+    run_equal_time,
+    sample_statistics,
+)
 from ..comparison import evaluation_data as harness_data
 from ..datasets import binarize, load_mnist
 from ..params import NoiseParams, SinusoidalRate, SynapseParams
@@ -197,26 +204,41 @@ def run_lif(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
 
 def run_classical(rbm: RBM, name: str, sweeps: int, chains: int, seed: int = 0,
                   init=None) -> dict:
-    """Gibbs (one emitted sample per sweep; ``visible`` (chains, sweeps, n_v)) or AST (ladder
-    linspace(1, 0.8, 10), exactly ``sweeps`` steps of one sweep each; ``visible`` is a list of
-    each chain's beta = 1 samples, of different lengths)."""
+    """Gibbs (one emitted sample per sweep; ``visible`` (chains, sweeps, n_v)) or AST (the one
+    ladder :data:`~lifsampling.comparison.TEMPERING_BETAS`, exactly ``sweeps`` steps of one
+    sweep each; ``visible`` is a list of each chain's beta = 1 samples, of different lengths).
+    Both come from the harness's sampler registry (:func:`~lifsampling.comparison.make_sampler`).
+    """
+    if name not in ("gibbs", "ast"):
+        raise ValueError(f"unknown sampler {name!r}; run_classical runs gibbs or ast")
     model = rbm.to(dtype=torch.float32)
-    if name == "gibbs":
-        s = GibbsSampler()
-        states = s.sample(model, sweeps, chains=chains, seed=seed, init=init)
-    elif name == "ast":
-        # CAST-style ladder beta in [0.8, 1] (Zenk/Desjardins, research notes §2.3), run for
-        # exactly the budget; each chain keeps what it emitted at beta = 1 (ragged)
-        s = ASTSampler(betas=torch.linspace(1.0, 0.8, 10))
+    s, _ = make_sampler(name, model, None, SamplerOptions())
+    t0 = time.perf_counter()
+    if name == "ast":
+        # each chain keeps what it emitted at beta = 1 (ragged)
         per_chain = s.sample_budget(model, sweeps, chains=chains, seed=seed, init=init)
         vis = [c[:, : rbm.n_visible].to(torch.uint8).numpy() for c in per_chain]
-        return {"visible": vis, "info": {k: v for k, v in s.info.items() if k != "log_weights"},
-                "sweeps": sweeps, "chains": chains}
     else:
-        raise ValueError(f"unknown sampler {name!r}")
-    vis = states[..., : rbm.n_visible].to(torch.uint8).numpy()
+        states = s.sample(model, sweeps, chains=chains, seed=seed, init=init)
+        vis = states[..., : rbm.n_visible].to(torch.uint8).numpy()
     return {"visible": vis, "info": {k: v for k, v in s.info.items() if k != "log_weights"},
-            "sweeps": sweeps, "chains": chains}
+            "sweeps": sweeps, "chains": chains, "wall_s": time.perf_counter() - t0}
+
+
+def run_classical_equal_time(rbm: RBM, name: str, run: dict, ref_wall_s: float, seed: int = 0,
+                             init=None) -> dict:
+    """Gibbs or AST given the wall time ``ref_wall_s`` (s) of a spiking run instead of its
+    sweeps: ``run`` is the same sampler's :func:`run_classical` result (its cost per sweep);
+    Gibbs is thinned to the same samples per chain over the budget, AST runs the sweeps that
+    fit and keeps what it emitted at beta = 1 (:func:`lifsampling.comparison.run_equal_time`)."""
+    model = rbm.to(dtype=torch.float32)
+    e = run_equal_time(name, run["info"], model, run["wall_s"], ref_wall_s, run["sweeps"],
+                       run["chains"], seed, init, SamplerOptions())
+    vis = None if e["states"] is None else e["states"][..., : rbm.n_visible].to(
+        torch.uint8).numpy()
+    return {"visible": vis, "info": {**e["info"], "sweeps": e["sweeps"],
+                                     "reference_wall_s": ref_wall_s},
+            "sweeps": e["sweeps"], "chains": run["chains"], "wall_s": e["wall_s"]}
 
 
 def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
@@ -342,13 +364,19 @@ def initial_images(rbm: RBM, chains: int, seed: int = 0) -> np.ndarray:
 def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *,
             duration_ms: float = 5000.0, chains: int = 4, seed: int = 0, read_T: float = 1.02,
             compensate: bool = True, baselines: bool = True, init_from_data: bool = True,
-            isl_n: int | None = None, device: str = "cpu", synapse=None, progress=None
-            ) -> dict:
+            isl_n: int | None = None, device: str = "cpu", synapse=None, progress=None,
+            spiking: bool = True, equal_time: bool = True) -> dict:
     """Item 3: the oscillating network against constant noise of the same mean rate (mapped
     at that rate, T = 1), Gibbs and AST with the same budget (one sweep per tau_ref of
     biological time per chain). All start from the same data images when ``init_from_data``.
-    ISL uses the same number of samples for every sampler (the smallest, or ``isl_n``)."""
+    ISL uses the same number of samples for every sampler (the smallest, or ``isl_n``).
+    ``equal_time``: also Gibbs and AST given the oscillating run's wall time
+    (``gibbs_equal_time``, ``ast_equal_time``; Gibbs thinned to the same samples per chain).
+    ``spiking=False`` runs only the Gibbs and AST baselines (same starts, budget and seeds; their
+    rows are what a full run gives when AST emits the fewest samples, as it does here)."""
     rhythm.validate()
+    if not spiking and not baselines:
+        raise ValueError("spiking=False runs only the baselines: it needs baselines=True")
     clf = metrics.mnist_classifier("builtin")
     x_test, prop = evaluation_data()
     ref = harness_data("auto")
@@ -360,22 +388,32 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
         if progress:
             progress(msg)
 
-    runs["oscillation"] = run_lif(rbm, tmap, base, rhythm, duration_ms=duration_ms,
-                                  chains=chains, seed=seed, read_T=read_T,
-                                  compensate=compensate, synapse=synapse, device=device,
-                                  keep_all=True, init=init)
-    say(f"oscillation done ({runs['oscillation']['wall_s']:.0f} s)")
-    if baselines:
+    if spiking:
+        runs["oscillation"] = run_lif(rbm, tmap, base, rhythm, duration_ms=duration_ms,
+                                      chains=chains, seed=seed, read_T=read_T,
+                                      compensate=compensate, synapse=synapse, device=device,
+                                      keep_all=True, init=init)
+        say(f"oscillation done ({runs['oscillation']['wall_s']:.0f} s)")
+    if baselines and spiking:
         runs["constant"] = run_lif(rbm, tmap, base, Rhythm(rhythm.mean_hz),
                                    duration_ms=duration_ms,
                                    chains=chains, seed=seed, synapse=synapse, device=device,
                                    init=init)
         say(f"constant done ({runs['constant']['wall_s']:.0f} s)")
+    if baselines:
         sweeps = int(duration_ms / TAU_REF_MS)
         for name in ("gibbs", "ast"):
             runs[name] = run_classical(rbm, name, sweeps, chains, seed, init=init)
         say("gibbs, ast done")
     n_common = isl_n or min(sum(map(len, r["visible"])) for r in runs.values())
+    if baselines and spiking and equal_time:
+        # the baselines given the oscillating run's wall time (same thread count, same process)
+        ref_wall = runs["oscillation"]["wall_s"]
+        for name in ("gibbs", "ast"):
+            e = run_classical_equal_time(rbm, name, runs[name], ref_wall, seed, init=init)
+            if e["visible"] is not None:
+                runs[f"{name}_equal_time"] = e
+        say("gibbs, ast at equal wall time done")
     out = {"parameters": {
         "mean_hz": rhythm.mean_hz, "amplitude_hz": rhythm.amplitude_hz,
         "frequency_hz": rhythm.frequency_hz, "trough_hz": rhythm.trough_hz,
@@ -394,10 +432,9 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
                         ref=ref)
         if "info" in r:
             st["info"] = r["info"]
-        else:
-            st["wall_s"] = r["wall_s"]
+        st["wall_s"] = r["wall_s"]
         out["samplers"][name] = st
-    if baselines:
+    if baselines and spiking:
         c = out["samplers"]["constant"]["confident_switches_per_1000"]
         o = out["samplers"]["oscillation"]["confident_switches_per_1000"]
         out["ratio_confident_switches_per_1000"] = o / c if c else None
@@ -411,5 +448,6 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
         out["mode_switches_oscillation_per_1000"] = o
         out["mode_switches_constant_per_1000"] = c
         out["ratio_mode_switches_per_1000"] = o / c if c else None
-    out["_oscillation_run"] = runs["oscillation"]
+    if spiking:
+        out["_oscillation_run"] = runs["oscillation"]
     return out

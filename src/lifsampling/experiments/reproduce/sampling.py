@@ -86,15 +86,36 @@ def _data(config: ClaimConfig, proportions=None):
                            else 1000, proportions=proportions)
 
 
+# parameters a run of the harness claims may change (ClaimConfig.overrides, lifsampling sweep)
+MIX_TUNABLE = ("samplers", "n_samples", "chains", "burn_in_fraction", "U", "tau_rec_ms",
+               "pilot_ms")
+
+
 def _mix_params(config: ClaimConfig, samplers, n_full: int = 1000) -> dict:
+    """The harness claims' parameters; ``samplers`` may be overridden by a subset of the
+    claim's own (a sweep over U x seeds of STP alone, say)."""
+    from ...comparison import ComparisonConfig, SamplerOptions
+
     q = config.quick
-    return {"samplers": list(samplers), "n_samples": 60 if q else n_full,
+    p = config.tuned({"samplers": list(samplers), "n_samples": 60 if q else n_full,
             "chains": 4, "seeds": config.seed_list(full=10, quick=3),
             "burn_in_fraction": 0.1, "U": 0.1, "tau_rec_ms": 280.0,
             "pilot_ms": 200.0 if q else 1000.0,
             "model": f"794-{QUICK_HIDDEN} PCD, built-in subset, {QUICK_EPOCHS} epochs" if q
             else "794-500 PCD, full MNIST, 10 epochs (cached)",
-            "metrics": "comparison.sample_statistics (fixed MLP features)"}
+            "metrics": "comparison.sample_statistics (fixed MLP features)"},
+        tunable=MIX_TUNABLE)
+    extra = [n for n in p["samplers"] if n not in samplers]
+    if extra or not p["samplers"] or len(set(p["samplers"])) != len(p["samplers"]):
+        raise ValueError(f"parameter 'samplers' must be distinct names among "
+                         f"{', '.join(samplers)}, got {p['samplers']!r}")
+    # the harness validates the rest (n_samples >= 3, 0 <= burn_in_fraction < 1, 0 < U <= 1)
+    ComparisonConfig(samplers=tuple(p["samplers"]), n_samples=p["n_samples"],
+                     chains=p["chains"], seeds=tuple(p["seeds"]) or (0,),
+                     burn_in_fraction=p["burn_in_fraction"],
+                     options=SamplerOptions(U=p["U"], tau_rec_ms=p["tau_rec_ms"],
+                                            pilot_ms=p["pilot_ms"])).validate()
+    return p
 
 
 def _mix(config: ClaimConfig, p: dict, rbm=None, data=None) -> dict:
@@ -153,6 +174,9 @@ CLASSICAL = ("gibbs", "ast", "pt")
 
 def _classical_params(config):
     p = _mix_params(config, CLASSICAL)
+    if "pt" not in p["samplers"]:
+        raise ValueError("classical-mixing needs \"pt\" among its samplers (its figure and "
+                         "the equal-time reference)")
     p["equal_time_reference"] = "pt (Gibbs and AST get PT's wall time)"
     return p
 
@@ -162,8 +186,9 @@ def _run_classical(config: ClaimConfig) -> dict:
 
     _threads()
     p = _classical_params(config)
-    cfg = ComparisonConfig(samplers=CLASSICAL, n_samples=p["n_samples"], chains=p["chains"],
-                           seeds=tuple(p["seeds"]), reference="pt",
+    cfg = ComparisonConfig(samplers=tuple(p["samplers"]), n_samples=p["n_samples"],
+                           chains=p["chains"], seeds=tuple(p["seeds"]), reference="pt",
+                           burn_in_fraction=p["burn_in_fraction"],
                            options=SamplerOptions(device=config.device))
     res = run_comparison(_model(config), None, cfg, ref=_data(config),
                          progress=config.progress)
@@ -171,7 +196,7 @@ def _run_classical(config: ClaimConfig) -> dict:
             "per_seed": _per_seed(res, "pt", "mode_switches_per_1000"),
             "extras": {"statistic": "PT mode switches per 1,000 samples (runs of >= 3 "
                                     "confident samples), equal samples",
-                       **_extras(res, CLASSICAL)},
+                       **_extras(res, tuple(p["samplers"]))},
             "raw": {"summary": res["summary"]}}
 
 
@@ -188,13 +213,17 @@ STP_SAMPLERS = ("stp", "lif", "gibbs", "ast", "pt")
 
 def _stp_params(config):
     # quick: the spiking samplers and Gibbs (AST and PT are exercised by classical-mixing)
-    return _mix_params(config, STP_SAMPLERS[:3] if config.quick else STP_SAMPLERS)
+    p = _mix_params(config, STP_SAMPLERS[:3] if config.quick else STP_SAMPLERS)
+    if "stp" not in p["samplers"]:
+        raise ValueError("stp-mixing needs \"stp\" among its samplers (its figure)")
+    return p
 
 
 def _run_stp(config: ClaimConfig) -> dict:
     p = _stp_params(config)
     res = _mix(config, p)
-    g = _cell(res, "equal_samples", "gibbs", "mode_switches_per_1000")
+    g = (_cell(res, "equal_samples", "gibbs", "mode_switches_per_1000")
+         if "gibbs" in p["samplers"] else None)
     s = _cell(res, "equal_samples", "stp", "mode_switches_per_1000")
     return {"figure": s, "per_seed": _per_seed(res, "stp", "mode_switches_per_1000"),
             "extras": {"statistic": "LIF+STP mode switches per 1,000 samples (runs of >= 3 "
@@ -218,6 +247,8 @@ IMBALANCE_SAMPLERS = ("stp", "gibbs", "ast")
 
 def _imb_params(config):
     p = _mix_params(config, IMBALANCE_SAMPLERS, n_full=500)
+    if "stp" not in p["samplers"]:
+        raise ValueError("stp-imbalance needs \"stp\" among its samplers (its figure)")
     p["class_weights"] = [1.0] * 5 + [0.1] * 5
     p["model"] = (f"794-{QUICK_HIDDEN} PCD on the imbalanced built-in subset, {QUICK_EPOCHS}"
                   " epochs" if config.quick else "794-500 PCD, imbalanced full MNIST, 5 epochs")
@@ -244,12 +275,12 @@ def _run_imb(config: ClaimConfig) -> dict:
         rbm, props = train_imbalanced(cache_dir() / "models" / "rbm_mnist_500_imbalanced.npz",
                                       data="mnist", epochs=5)
     res = _mix(config, p, rbm=rbm, data=_data(config, proportions=props))
-    tv = {n: _cell(res, "equal_samples", n, "class_histogram_tv") for n in IMBALANCE_SAMPLERS}
+    tv = {n: _cell(res, "equal_samples", n, "class_histogram_tv") for n in p["samplers"]}
     return {"figure": tv["stp"], "per_seed": _per_seed(res, "stp", "class_histogram_tv"),
             "extras": {"statistic": "TV distance of STP's class histogram to the training "
                                     "proportions, equal samples",
                        "training_proportions": [float(x) for x in np.round(props, 4)],
-                       **_extras(res, IMBALANCE_SAMPLERS)},
+                       **_extras(res, tuple(p["samplers"]))},
             "raw": {"summary": res["summary"]}}
 
 
@@ -262,11 +293,17 @@ register(Claim(
 
 
 # --------------------------------------------------------------------------- stp-classify
+_CLS_TUNABLE = ("n_test", "duration_ms", "burn_in_ms", "batch_size")
+
+
 def _cls_params(config: ClaimConfig) -> dict:
     q = config.quick
-    return {"n_test": 300 if q else 10_000, "duration_ms": 60.0, "burn_in_ms": 10.0,
-            "batch_size": 300 if q else 500, "clamping": "pixels folded into hidden leaks",
-            "seeds": config.seed_list(full=1, quick=1)}
+    return config.tuned({
+        "n_test": 300 if q else 10_000, "duration_ms": 60.0, "burn_in_ms": 10.0,
+        "batch_size": 300 if q else 500, "clamping": "pixels folded into hidden leaks",
+        "seeds": config.seed_list(full=10, quick=1),
+        "seed_meaning": "background-noise seed of the spiking network; one model"},
+        tunable=_CLS_TUNABLE)
 
 
 def _run_cls(config: ClaimConfig) -> dict:
@@ -299,12 +336,20 @@ register(Claim(
 
 
 # --------------------------------------------------------------------------- tempering
+_TEMP_TUNABLE = ("trough_hz", "amplitude_hz", "frequency_hz", "duration_ms", "chains",
+                 "read_T")
+
+
 def _temp_params(config: ClaimConfig) -> dict:
     q = config.quick
-    return {"trough_hz": 3000.0, "amplitude_hz": 843.75, "frequency_hz": 10.0,
-            "duration_ms": 2000.0 if q else 20_000.0, "chains": 4 if q else 16,
-            "read_T": 1.02, "seeds": config.seed_list(full=10, quick=3, start=100),
-            "note": "seeds 100+ are fresh: the cell (T <= 1.25 @ 10 Hz) was chosen on seeds 0-35"}
+    return config.tuned({
+        "trough_hz": 3000.0, "amplitude_hz": 843.75, "frequency_hz": 10.0,
+        "duration_ms": 2000.0 if q else 20_000.0, "chains": 4 if q else 16,
+        "read_T": 1.02, "seeds": config.seed_list(full=10, quick=3, start=100),
+        "baselines": "Gibbs and AST (comparison.TEMPERING_BETAS) at the same sweeps (one per "
+                     "10 ms of biological time) and at the oscillating run's wall time",
+        "note": "seeds 100+ are fresh: the cell (T <= 1.25 @ 10 Hz) was chosen on seeds 0-35"},
+        tunable=_TEMP_TUNABLE)
 
 
 def _run_temp(config: ClaimConfig) -> dict:
@@ -330,18 +375,22 @@ def _run_temp(config: ClaimConfig) -> dict:
                     seed=seed, read_T=p["read_T"], device=config.device)
         r.pop("_oscillation_run", None)
         keep = ("mode_switches_per_1000", "precision", "recall", "fd", "isl",
-                "confident_fraction", "mean_pixel", "samples")
+                "confident_fraction", "mean_pixel", "samples", "wall_s")
         row = {"seed": seed, "value": r["mode_switches_oscillation_per_1000"]
                - r["mode_switches_constant_per_1000"],
                "samplers": {n: {k: s.get(k) for k in keep} for n, s in r["samplers"].items()}}
         per_seed.append(row)
-    def mean(n, k):
-        return float(np.mean([r["samplers"][n][k] for r in per_seed]))
+    def mean(n, k):  # over the seeds that have the row (an equal-time AST run can be empty)
+        vals = [r["samplers"][n][k] for r in per_seed if n in r["samplers"]]
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if vals else None
+    names = list(dict.fromkeys(n for r in per_seed for n in r["samplers"]))
     return {"figure": float(np.mean([r["value"] for r in per_seed])), "per_seed": per_seed,
             "extras": {"statistic": "oscillation minus constant noise: mode switches per 1,000 "
                                     "samples (runs of >= 3 confident samples)",
-                       **{f"{n}.{k}": mean(n, k) for n in ("oscillation", "constant", "gibbs")
-                          for k in ("mode_switches_per_1000", "precision", "fd", "isl")}}}
+                       **{f"{n}.{k}": mean(n, k) for n in names
+                          for k in ("mode_switches_per_1000", "precision", "recall", "fd",
+                                    "isl", "wall_s")}}}
 
 
 register(Claim(
