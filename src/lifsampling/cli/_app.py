@@ -44,6 +44,23 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
     return vals
 
 
+def configure(cls, options: dict[str, str] | None = None, **values: Any):
+    """``cls(**values)``: an experiment's self-validating config dataclass built from a command's
+    options. Its ValueError becomes a user error whose leading field name is replaced by the
+    option's (``options``: field -> option; default ``--field-name``)."""
+    import dataclasses
+
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        msg = str(exc.args[0]) if exc.args else type(exc).__name__
+        head, sep, rest = msg.partition(" ")
+        if head in {f.name for f in dataclasses.fields(cls)}:
+            opt = (options or {}).get(head, "--" + head.replace("_", "-"))
+            msg = f"{opt}{sep}{rest}"
+        fail(msg)
+
+
 def _checked_output(path, kind: str):
     from ..io import check_output_path
 

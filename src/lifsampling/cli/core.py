@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ._app import app, fail, output_file, print_json
+from ._run import begin, experiment, record
 
 
 def _check_device(device: str) -> None:
@@ -35,7 +36,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-@app.command()
+@experiment("calibrate")
 def calibrate(
     preset: str = typer.Option("sbs", help="neuron + background preset: sbs or leng2018"),
     rate_hz: float = typer.Option(None, help="override: exc = inh background rate (Hz)"),
@@ -79,6 +80,7 @@ def calibrate(
             fail(f"--rate-hz must be >= 0, got {rate_hz}")
         noise = replace(noise, rate_exc_hz=rate_hz, rate_inh_hz=rate_hz)
     rng = None if low_mv is None else (low_mv, high_mv)
+    begin({"neuron": NEURON_PRESETS[preset], "noise": noise, "e_leak_range_mV": rng})
     cal = run_calibration(NEURON_PRESETS[preset], noise, e_leak_range_mV=rng, points=points,
                           duration_ms=duration_ms, chains=chains, seed=seed, device=device)
     if couplings:
@@ -94,6 +96,7 @@ def calibrate(
               "e_leak_range_mV": [cal.e_leak_mV[0], cal.e_leak_mV[-1]],
               "weight_scale_exc": cal.weight_scale_exc, "weight_scale_inh": cal.weight_scale_inh,
               "units": {"u0": "mV", "alpha": "mV"}}
+    record(result)
     if json_out:
         print_json(result)
     else:
@@ -101,7 +104,7 @@ def calibrate(
                    f"max |residual| = {cal.max_residual:.4f}")
 
 
-@app.command("sample-bm")
+@experiment("sample-bm")
 def sample_bm(
     units: int = typer.Option(5, help="units of each random Boltzmann machine"),
     seed: int = typer.Option(0, help="seed of the (first) machine and of the sampling"),
@@ -148,6 +151,7 @@ def sample_bm(
         fail(f"--simulator must be engine or nest, got {simulator!r}")
     _check_device(device)
     cal = _load_calibration(calibration)
+    begin()
     bms = [uniform_bm(units, seed + k) for k in range(machines)]
     res = run_small_bms(bms, cal, duration_ms=duration_ms, chains=chains, seed=seed,
                         device=device, synapse=SynapseParams(kind=synapses),
@@ -162,6 +166,7 @@ def sample_bm(
                simulator=simulator,
                pilot_ms=pilot_ms or duration_ms if correction in ("biases", "full") else None,
                pilot_iterations=pilot_iterations)
+    record(out)
     if json_out:
         print_json(out)
     else:

@@ -7,11 +7,16 @@ from pathlib import Path
 import typer
 
 from . import _rbm
-from ._app import app, compute, fail, output_dir, output_file, parse_floats, print_json
+from ._app import compute, configure, fail, output_dir, output_file, parse_floats, print_json
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
+from ._run import begin, experiment, record
+
+# config fields whose option is not --field-name
+_OPTIONS = {"n_samples": "--samples", "U_values": "--U", "tau_values": "--tau-rec-ms",
+            "correction_file": "--correction", "train_seed": "--seed"}
 
 
-@app.command("classify-spiking")
+@experiment("classify-spiking")
 def classify_spiking_cmd(
     model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
@@ -32,29 +37,26 @@ def classify_spiking_cmd(
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Classify MNIST test images with the spiking network (image clamped, labels read out)."""
-    from ..experiments.stp_classify import run_classification
+    from ..experiments.stp_classify import ClassifyConfig, run_classification
     from ..fidelity import load_correction
     from ..io import write_json
 
     compute(threads, device)
-    if n_test < 0 or duration_ms <= 0 or burn_in_ms < 0 or batch_size < 1:
-        fail("need --n-test >= 0, --duration-ms > 0, --burn-in-ms >= 0, --batch-size >= 1")
-    if clamp not in ("folded", "spiking"):
-        fail(f"--clamp must be folded or spiking, got {clamp!r}")
-    if correction is not None and clamp != "spiking":
-        fail("--correction applies to the synapses: use it with --clamp spiking")
+    cfg = configure(ClassifyConfig, _OPTIONS, data=data,
+                    n_test=None if n_test == 0 else n_test, duration_ms=duration_ms,
+                    burn_in_ms=burn_in_ms, batch_size=batch_size, seed=seed, device=device,
+                    clamp=clamp, correction_file=None if correction is None else str(correction))
     corr = load_correction(correction) if correction is not None else None
     rbm, _ = _rbm.mnist_model(model)
-    res = run_classification(rbm, _rbm.calibration(calibration), data=data,
-                             n_test=n_test or None, duration_ms=duration_ms,
-                             burn_in_ms=burn_in_ms, batch_size=batch_size, seed=seed,
-                             device=device, progress=not json_out, clamp=clamp,
-                             correction=corr)
+    cal = _rbm.calibration(calibration)
+    begin(cfg)
+    res = run_classification(rbm, cal, cfg, progress=not json_out, correction=corr)
     if corr is not None:
         res["correction"] = str(correction)
     res["model"] = str(model)
     if out:
         write_json(out, res)
+    record(res)
     if json_out:
         print_json(res)
     else:
@@ -79,17 +81,9 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def _check_out_dir(out: Path) -> None:
-    """Refuse an output folder that cannot be created before anything runs."""
-    import os
-
-    p = out
-    while not p.exists():
-        p = p.parent
-    if not p.is_dir():
-        fail(f"--out {out}: {p} is a file, not a folder")
-    if not os.access(p, os.W_OK):
-        fail(f"--out {out}: {p} is not writable")
+def _names(text: str) -> tuple[str, ...]:
+    """The sampler names of a comma-separated ``--samplers`` (checked by the config)."""
+    return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
 def _log_row(json_out: bool):
@@ -101,7 +95,7 @@ def _log_row(json_out: bool):
     return log
 
 
-@app.command("stp-mixing")
+@experiment("stp-mixing")
 def stp_mixing_cmd(
     model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
@@ -124,34 +118,30 @@ def stp_mixing_cmd(
 ) -> None:
     """LIF+STP, LIF, Gibbs, AST and PT on one RBM: quality and mixing at equal samples and
     equal wall time, mean and 95 % interval over seeds."""
-    from ..experiments.stp_mixing import ALL_SAMPLERS, run_mixing, summary
-
-    compute(threads, device)
-    names = [s.strip() for s in samplers.split(",") if s.strip()]
-    bad = [s for s in names if s not in ALL_SAMPLERS]
-    if bad or not names:
-        fail(f"unknown sampler(s) {bad}; choose from {', '.join(ALL_SAMPLERS)}")
-    if samples < 3 or chains < 1 or not 0 < U <= 1 or tau_rec_ms <= 0 or pilot_ms <= 0:
-        fail("need --samples >= 3, --chains >= 1, 0 < --U <= 1, --tau-rec-ms > 0, --pilot-ms > 0")
-    seed_list = _seeds(seeds)
-    _check_out_dir(out)
+    from ..experiments.stp_mixing import MixingConfig, run_mixing, summary
     from ..fidelity import load_correction
 
+    compute(threads, device)
+    cfg = configure(MixingConfig, _OPTIONS, samplers=_names(samplers), n_samples=samples,
+                    chains=chains, U=U, tau_rec_ms=tau_rec_ms, pilot_ms=pilot_ms,
+                    seeds=_seeds(seeds), device=device, equal_time=equal_time)
     corr = load_correction(correction) if correction is not None else None
     rbm, _ = _rbm.mnist_model(model)
-    res = run_mixing(rbm, _rbm.calibration(calibration), samplers=names, n_samples=samples,
-                     chains=chains, U=U, tau_rec_ms=tau_rec_ms, pilot_ms=pilot_ms,
-                     seeds=seed_list, device=device, equal_time=equal_time, out_dir=out,
-                     log=_log_row(json_out), progress=not json_out, correction=corr)
+    cal = _rbm.calibration(calibration)
+    begin(cfg)
+    res = run_mixing(rbm, cal, cfg, out_dir=out, log=_log_row(json_out),
+                     progress=not json_out, correction=corr)
+    result = {"model": str(model), "config": res["config"],
+              "equal_samples": summary(res, "equal_samples"),
+              "equal_time": summary(res, "equal_time"), "out": str(out)}
+    record(result)
     if json_out:
-        print_json({"model": str(model), "config": res["config"],
-                    "equal_samples": summary(res, "equal_samples"),
-                    "equal_time": summary(res, "equal_time"), "out": str(out)})
+        print_json(result)
     else:
         typer.echo(f"results and figures in {out}/")
 
 
-@app.command("stp-sweep")
+@experiment("stp-sweep")
 def stp_sweep_cmd(
     model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
@@ -167,22 +157,23 @@ def stp_sweep_cmd(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Sweep U_SE x tau_rec: confident switches, ISL and mean pixel as heat maps."""
-    from ..experiments.stp_sweep import run_sweep
+    from ..experiments.stp_sweep import STPSweepConfig, run_sweep
 
     compute(threads, device)
-    us, taus = parse_floats(U_values, "--U"), parse_floats(tau_values, "--tau-rec-ms")
-    if samples < 3 or chains < 1:
-        fail("need --samples >= 3 and --chains >= 1")
+    cfg = configure(STPSweepConfig, _OPTIONS, U_values=parse_floats(U_values, "--U"),
+                    tau_values=parse_floats(tau_values, "--tau-rec-ms"), n_samples=samples,
+                    chains=chains, pilot_ms=pilot_ms, seed=seed, device=device)
     rbm, _ = _rbm.mnist_model(model)
-    res = run_sweep(rbm, _rbm.calibration(calibration), U_values=us, tau_values=taus,
-                    n_samples=samples, chains=chains, pilot_ms=pilot_ms, seed=seed,
-                    device=device, out_dir=out,
+    cal = _rbm.calibration(calibration)
+    begin(cfg)
+    res = run_sweep(rbm, cal, cfg, out_dir=out,
                     log=None if json_out else lambda r: typer.echo(str(r), err=True))
+    record(res)
     if json_out:
         print_json(res)
 
 
-@app.command("stp-imbalance")
+@experiment("stp-imbalance")
 def stp_imbalance_cmd(
     model: Path = typer.Option(Path("out/stp/rbm_mnist_500_imbalanced.npz"), "--model",
                                help="imbalanced RBM; trained (digits 5-9 at 10%) if missing"),
@@ -202,26 +193,24 @@ def stp_imbalance_cmd(
 ) -> None:
     """TV distance of the class histogram to the training proportions (and the other
     statistics) of STP, Gibbs and AST on an imbalanced-data RBM, over seeds."""
-    from ..experiments.stp_imbalance import run_imbalance, train_imbalanced
-    from ..experiments.stp_mixing import ALL_SAMPLERS, summary
+    from ..experiments.stp_imbalance import ImbalanceConfig, run_imbalance, train_imbalanced
+    from ..experiments.stp_mixing import summary
 
     compute(threads, device)
-    names = [s.strip() for s in samplers.split(",") if s.strip()]
-    if not names or any(s not in ALL_SAMPLERS for s in names):
-        fail(f"--samplers must be a list from {', '.join(ALL_SAMPLERS)}")
-    if epochs < 1 or samples < 3 or chains < 1:
-        fail("need --epochs >= 1, --samples >= 3, --chains >= 1")
-    seed_list = _seeds(seeds)
-    _check_out_dir(out)
-    rbm, props = train_imbalanced(model, epochs=epochs, seed=seed)
-    res = run_imbalance(rbm, props, _rbm.calibration(calibration), n_samples=samples,
-                        chains=chains, U=U, tau_rec_ms=tau_rec_ms, samplers=names, seeds=seed_list,
-                        device=device, out_dir=out, log=_log_row(json_out),
+    cfg = configure(ImbalanceConfig, _OPTIONS, n_samples=samples, chains=chains, U=U,
+                    tau_rec_ms=tau_rec_ms, samplers=_names(samplers), seeds=_seeds(seeds),
+                    device=device, epochs=epochs, train_seed=seed)
+    cal = _rbm.calibration(calibration)
+    begin(cfg)
+    rbm, props = train_imbalanced(model, epochs=cfg.epochs, seed=cfg.train_seed)
+    res = run_imbalance(rbm, props, cal, cfg, out_dir=out, log=_log_row(json_out),
                         progress=not json_out)
+    result = {"config": res["config"], "equal_samples": summary(res, "equal_samples"),
+              "equal_time": summary(res, "equal_time"),
+              "class_histogram_vs_training": res["class_histogram_vs_training"]}
+    record(result)
     if json_out:
-        print_json({"config": res["config"], "equal_samples": summary(res, "equal_samples"),
-                    "equal_time": summary(res, "equal_time"),
-                    "class_histogram_vs_training": res["class_histogram_vs_training"]})
+        print_json(result)
     else:
         for name, d in res["class_histogram_vs_training"]["equal_samples"].items():
             tv = d["tv"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, compute, fail, output_dir, output_file, parse_floats, print_json
+from ._app import compute, fail, output_dir, output_file, parse_floats, print_json
+from ._run import begin, experiment, output, record
 
 
 def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
@@ -25,7 +26,7 @@ def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
     return r
 
 
-@app.command("tempering")
+@experiment("tempering")
 def tempering(
     model: Path = typer.Argument(..., help="classification RBM file (npz, from train-rbm)"),
     frequency_hz: float = typer.Option(..., help="oscillation frequency f (Hz, > 0)"),
@@ -97,6 +98,7 @@ def tempering(
         tmap = theory_temperature_map(rates, reference_rate_hz=rhythm.trough_hz,
                                       neuron=base.neuron, noise=base.noise)
         tmap = tmap.anchored(cal_rate, base.u0_mV, base.alpha_mV)
+    begin({"rhythm": rhythm})
     res = tm.compare(rbm, tmap, base, rhythm, duration_ms=duration_ms, chains=chains, seed=seed,
                      read_T=read_t, compensate=compensate, baselines=baselines,
                      init_from_data=init_from_data, device=device,
@@ -108,6 +110,7 @@ def tempering(
         res["grid"] = str(grid)
     if out:
         write_json(out, res)
+    record(res)
     if json_out:
         print_json(res)
         return
@@ -127,7 +130,7 @@ def tempering(
     Console().print(t)
 
 
-@app.command("temperature-map")
+@experiment("temperature-map")
 def temperature_map_cmd(
     rates_hz: str = typer.Option("500,1000,2000,3000,5000,8000,12000,20000",
                                  help="balanced background rates (Hz, exc = inh)"),
@@ -151,6 +154,7 @@ def temperature_map_cmd(
     from ..io import write_json
     from ..temperature import theory_temperature_map
 
+    begin()
     if measure:
         res = tr.run(rates, reference_rate_hz=reference_hz, points=points,
                      duration_ms=duration_ms, chains=chains, seed=seed,
@@ -161,6 +165,7 @@ def temperature_map_cmd(
         res = {"hcs_map": theory_temperature_map(rates, reference_rate_hz=reference_hz).to_dict()}
     if out:
         write_json(out, res)
+    record(res)
     if json_out:
         print_json(res)
 
@@ -205,7 +210,7 @@ def _expand_conditions(text: str, known) -> tuple[str, ...]:
     return tuple(out)
 
 
-@app.command("tempering-study")
+@experiment("tempering-study")
 def tempering_study_cmd(
     model: Path = typer.Option(None, "--model", help="MNIST classification RBM (npz from "
                                "train-rbm); not needed with --quick"),
@@ -280,11 +285,15 @@ def tempering_study_cmd(
     out = out or Path("out/tempering/quick" if quick else "out/tempering/study")
 
     compute()
+    begin(cfg)
+    output("out", out)
     res = ts.run(cfg, out, progress=lambda s: typer.echo(s, err=True))
     if plot:
         ts.plot(res, plot)
+    result = {k: v for k, v in res.items() if k != "per_seed"} | {"out": str(out)}
+    record(result)
     if json_out:
-        print_json({k: v for k, v in res.items() if k != "per_seed"} | {"out": str(out)})
+        print_json(result)
         return
     typer.echo(ts.table(res))
     typer.echo(f"\nper-seed runs and study.json in {out}/")

@@ -10,6 +10,7 @@ variation; KL add-one smoothed), together with the other statistics of :mod:`.st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from ..boltzmann import RBM
 from ..boltzmann.train import TrainConfig, load_rbm, save_rbm, train_rbm
 from ..calibration import Calibration
 from ..datasets import binarize, class_proportions, imbalance, load_mnist, with_labels
-from .stp_mixing import default_data, run_mixing
+from . import _validate as check
+from .stp_mixing import MixingConfig, configured, default_data, run_mixing, sampler_names
 
 DEFAULT_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.1, 0.1)
 
@@ -52,19 +54,51 @@ def train_imbalanced(path: Path, *, weights=DEFAULT_WEIGHTS, data: str = "auto",
     return rbm, props
 
 
-def run_imbalance(rbm: RBM, proportions, calibration: Calibration, *, n_samples: int = 500,
-                  chains: int = 4, U: float = 0.1, tau_rec_ms: float = 280.0,
-                  samplers=("stp", "gibbs", "ast"), seeds=(0,), device: str = "auto",
-                  equal_time: bool = True, out_dir: Path | None = None, log=None,
-                  progress: bool = False) -> dict:
+@dataclass(frozen=True)
+class ImbalanceConfig:
+    """The imbalance study: the model is trained (if its file is missing) for ``epochs``
+    (>= 1) with ``train_seed``; then ``samplers`` draw ``n_samples`` (>= 3) per chain on
+    ``chains`` (>= 1) chains for every one of ``seeds``, STP with utilisation ``U`` in (0, 1]
+    and recovery time ``tau_rec_ms`` (ms, > 0), on ``device``. Validated on construction
+    (ValueError naming the field)."""
+
+    n_samples: int = 500
+    chains: int = 4
+    U: float = 0.1
+    tau_rec_ms: float = 280.0
+    samplers: tuple[str, ...] = ("stp", "gibbs", "ast")
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+    equal_time: bool = True
+    epochs: int = 5
+    train_seed: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "samplers", sampler_names("samplers", self.samplers))
+        set_(self, "epochs", check.whole("epochs", self.epochs, at_least=1))
+        set_(self, "train_seed", check.whole("train_seed", self.train_seed, at_least=0))
+        self.mixing()  # the sampling fields, checked by the mixing config
+
+    def mixing(self) -> MixingConfig:
+        """The mixing comparison of this study."""
+        return MixingConfig(samplers=self.samplers, n_samples=self.n_samples,
+                            chains=self.chains, U=self.U, tau_rec_ms=self.tau_rec_ms,
+                            seeds=self.seeds, device=self.device, equal_time=self.equal_time)
+
+
+def run_imbalance(rbm: RBM, proportions, calibration: Calibration,
+                  config: ImbalanceConfig | None = None, *, out_dir: Path | None = None,
+                  log=None, progress: bool = False, **params) -> dict:
     """Mixing table on the imbalanced RBM against its training proportions (the harness of
-    :mod:`lifsampling.comparison`; chain k starts from a digit of class k mod 10). The
-    headline is the TV distance of the class histogram to the training proportions, mean and
-    95 % interval over seeds (``class_histogram_vs_training``); KL only add-one smoothed."""
+    :mod:`lifsampling.comparison`; chain k starts from a digit of class k mod 10), with
+    ``config`` (or ``ImbalanceConfig(**params)``). The headline is the TV distance of the class
+    histogram to the training proportions, mean and 95 % interval over seeds
+    (``class_histogram_vs_training``); KL only add-one smoothed."""
+    cfg = configured(ImbalanceConfig, config, params)
     data = default_data(rbm, proportions=proportions)
-    res = run_mixing(rbm, calibration, samplers=samplers, n_samples=n_samples, chains=chains,
-                     U=U, tau_rec_ms=tau_rec_ms, seeds=seeds, device=device, data=data,
-                     equal_time=equal_time, out_dir=out_dir, log=log, progress=progress)
+    res = run_mixing(rbm, calibration, cfg.mixing(), data=data, out_dir=out_dir, log=log,
+                     progress=progress)
     res["class_histogram_vs_training"] = {
         budget: {name: {"tv": c["class_histogram_tv"], "precision": c["precision"],
                         "mode_switches_per_1000": c["mode_switches_per_1000"]}

@@ -15,6 +15,7 @@ The STP synapses are renormalised on a pilot run of the same network
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,77 @@ from ..comparison import (
 )
 from ..io import write_json, write_npz
 from ..plots import new_figure, save_figure
+from . import _validate as check
 
 ALL_SAMPLERS = SAMPLER_NAMES
+
+
+def sampler_names(name: str, values) -> tuple[str, ...]:
+    """A non-empty tuple of distinct names from :data:`ALL_SAMPLERS`."""
+    names = (values,) if isinstance(values, str) else tuple(values)
+    bad = [s for s in names if s not in ALL_SAMPLERS]
+    if bad or not names:
+        raise ValueError(f"unknown sampler(s) {bad}; choose from {', '.join(ALL_SAMPLERS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{name} repeat a sampler: {list(names)}")
+    return names
+
+
+@dataclass(frozen=True)
+class MixingConfig:
+    """One mixing comparison: ``samplers`` (from :data:`ALL_SAMPLERS`), ``n_samples`` per chain
+    after burn-in (>= 3), ``chains`` (>= 1), STP utilisation ``U`` in (0, 1] and recovery time
+    ``tau_rec_ms`` (ms, > 0), renormalised on a ``pilot_ms`` pilot run (ms, > 0), ``seeds``
+    (distinct, >= 0), ``device`` (auto, cpu, cuda[:k]), and whether to also compare at the STP
+    run's wall time (``equal_time``). Validated on construction (ValueError naming the field)."""
+
+    samplers: tuple[str, ...] = ALL_SAMPLERS
+    n_samples: int = 1000
+    chains: int = 4
+    U: float = 0.1
+    tau_rec_ms: float = 280.0
+    pilot_ms: float = 1000.0
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+    equal_time: bool = True
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "samplers", sampler_names("samplers", self.samplers))
+        set_(self, "n_samples", check.whole("n_samples", self.n_samples, at_least=3))
+        set_(self, "chains", check.whole("chains", self.chains, at_least=1))
+        set_(self, "U", check.number("U", self.U, above=0.0, at_most=1.0))
+        set_(self, "tau_rec_ms", check.number("tau_rec_ms", self.tau_rec_ms, above=0.0))
+        set_(self, "pilot_ms", check.number("pilot_ms", self.pilot_ms, above=0.0))
+        set_(self, "seeds", check.seeds("seeds", self.seeds))
+        check.device(self.device)
+        if not isinstance(self.equal_time, bool):
+            raise ValueError(f"equal_time must be true or false, got {self.equal_time!r}")
+
+    def comparison(self, correction=None) -> ComparisonConfig:
+        """The harness's :class:`~lifsampling.comparison.ComparisonConfig` of this run
+        (``correction``: a per-layer mapping correction for the spiking samplers)."""
+        cfg = ComparisonConfig(samplers=self.samplers, n_samples=self.n_samples,
+                               chains=self.chains, seeds=self.seeds, equal_time=self.equal_time,
+                               options=SamplerOptions(U=self.U, tau_rec_ms=self.tau_rec_ms,
+                                                      pilot_ms=self.pilot_ms,
+                                                      device=self.device,
+                                                      correction=correction))
+        cfg.validate()
+        return cfg
+
+
+def configured(cls, config, params: dict):
+    """``config``, or ``cls(**params)`` when it is None (keyword parameters of the run functions;
+    TypeError when both are given)."""
+    if config is None:
+        return cls(**params)
+    if params:
+        raise TypeError(f"give a {cls.__name__} or its fields as keywords, not both "
+                        f"(got {', '.join(params)})")
+    if not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+    return config
 
 
 def default_data(rbm: RBM, *, data: str = "auto", proportions=None,
@@ -48,14 +118,11 @@ def default_data(rbm: RBM, *, data: str = "auto", proportions=None,
     return evaluation_data(data, n_test=n_test, proportions=proportions)
 
 
-def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
-               n_samples: int = 1000, chains: int = 4, U: float = 0.1,
-               tau_rec_ms: float = 280.0, pilot_ms: float = 1000.0, seeds=(0,),
-               device: str = "auto", data: EvaluationData | None = None,
-               equal_time: bool = True, out_dir: Path | None = None, log=None,
-               progress: bool = False, correction=None) -> dict:
-    """Run every sampler for every seed through the harness; returns
-    :func:`lifsampling.comparison.run_comparison`'s result.
+def run_mixing(rbm: RBM, calibration: Calibration, config: MixingConfig | None = None, *,
+               data: EvaluationData | None = None, out_dir: Path | None = None, log=None,
+               progress: bool = False, correction=None, **params) -> dict:
+    """Run every sampler of ``config`` (or of ``MixingConfig(**params)``) for every seed
+    through the harness; returns :func:`lifsampling.comparison.run_comparison`'s result.
 
     With ``out_dir``: writes ``per_seed/seed_<k>.json`` as each seed finishes, then
     ``stp_mixing.json`` (config, per-seed raw results, summary),
@@ -63,14 +130,7 @@ def run_mixing(rbm: RBM, calibration: Calibration, *, samplers=ALL_SAMPLERS,
     ``stp_samples.png``, the class traces ``stp_classes.png`` and a GIF of the STP (or first)
     chains ``stp_dream.gif``.
     """
-    if n_samples < 3 or chains < 1:
-        raise ValueError("need n_samples >= 3 and chains >= 1")
-    cfg = ComparisonConfig(samplers=tuple(samplers), n_samples=n_samples, chains=chains,
-                           seeds=tuple(int(s) for s in seeds), equal_time=equal_time,
-                           options=SamplerOptions(U=U, tau_rec_ms=tau_rec_ms,
-                                                  pilot_ms=pilot_ms, device=device,
-                                                  correction=correction))
-    cfg.validate()
+    cfg = configured(MixingConfig, config, params).comparison(correction)
     rbm = rbm.to(device="cpu")
     data = data or default_data(rbm)
 

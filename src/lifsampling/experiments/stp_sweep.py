@@ -9,6 +9,7 @@ mean pixel; the statistics are :func:`lifsampling.comparison.sample_statistics`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from ..comparison import EvaluationData, sample_statistics
 from ..io import write_json
 from ..plots import new_figure, save_figure
 from ..spiking_rbm import SpikingRBMSampler, renormalise_stp
-from .stp_mixing import default_data
+from . import _validate as check
+from .stp_mixing import configured, default_data
 
 HEAT_KEYS = (("precision", "k-NN precision"),
              ("mode_switches_per_1000", "mode switches / 1000 (runs of >= 3 confident)"),
@@ -28,20 +30,47 @@ ROW_KEYS = ("precision", "recall", "fd", "mode_switches_per_1000", "confident_fr
             "class_histogram_tv", "isl", "mean_pixel", "rhat")
 
 
-def run_sweep(rbm: RBM, calibration: Calibration, *, U_values=(0.01, 0.03, 0.1, 0.3),
-              tau_values=(50.0, 280.0, 1000.0), n_samples: int = 300, chains: int = 4,
-              pilot_ms: float = 500.0, seed: int = 0, device: str = "auto",
-              data: EvaluationData | None = None, out_dir: Path | None = None, log=None) -> dict:
-    """Grid over U × tau_rec; returns {"grid": [...], "U": [...], "tau_rec_ms": [...]}."""
-    U_values, tau_values = [float(u) for u in U_values], [float(t) for t in tau_values]
-    if not U_values or not tau_values:
-        raise ValueError("need at least one U and one tau_rec")
-    for u in U_values:
-        if not 0 < u <= 1:
-            raise ValueError(f"U must be in (0, 1], got {u}")
-    for t in tau_values:
-        if not t > 0:
-            raise ValueError(f"tau_rec must be > 0 ms, got {t}")
+@dataclass(frozen=True)
+class STPSweepConfig:
+    """The grid ``U_values`` (each in (0, 1]) × ``tau_values`` (recovery times, ms, > 0), each
+    point renormalised on a ``pilot_ms`` pilot run (ms, > 0) and sampled for ``n_samples``
+    (>= 3) per chain on ``chains`` (>= 1) chains with ``seed`` on ``device``. Validated on
+    construction (ValueError naming the field)."""
+
+    U_values: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
+    tau_values: tuple[float, ...] = (50.0, 280.0, 1000.0)
+    n_samples: int = 300
+    chains: int = 4
+    pilot_ms: float = 500.0
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name, low, high in (("U_values", 0.0, 1.0), ("tau_values", 0.0, None)):
+            vals = getattr(self, name)
+            if isinstance(vals, (str, bytes)) or not hasattr(vals, "__iter__"):
+                raise ValueError(f"{name} must be a list of numbers, got {vals!r}")
+            vals = tuple(check.number(name, v, above=low, at_most=high) for v in vals)
+            if not vals:
+                raise ValueError(f"{name} is empty: give at least one value")
+            set_(self, name, vals)
+        set_(self, "n_samples", check.whole("n_samples", self.n_samples, at_least=3))
+        set_(self, "chains", check.whole("chains", self.chains, at_least=1))
+        set_(self, "pilot_ms", check.number("pilot_ms", self.pilot_ms, above=0.0))
+        set_(self, "seed", check.whole("seed", self.seed, at_least=0))
+        check.device(self.device)
+
+
+def run_sweep(rbm: RBM, calibration: Calibration, config: STPSweepConfig | None = None, *,
+              data: EvaluationData | None = None, out_dir: Path | None = None, log=None,
+              **params) -> dict:
+    """Grid over U × tau_rec of ``config`` (or ``STPSweepConfig(**params)``); returns
+    {"grid": [...], "U": [...], "tau_rec_ms": [...], ...}."""
+    cfg = configured(STPSweepConfig, config, params)
+    U_values, tau_values = list(cfg.U_values), list(cfg.tau_values)
+    n_samples, chains, pilot_ms = cfg.n_samples, cfg.chains, cfg.pilot_ms
+    seed, device = cfg.seed, cfg.device
     data = data or default_data(rbm)
     init = data.starts(chains, seed)
     burn = max(1, n_samples // 9)          # the harness's policy: 10 % of the samples dropped
