@@ -1,8 +1,10 @@
 """One self-contained static HTML page from run directories (``lifsampling report``).
 
-Reads the directories that ``lifsampling reproduce`` (``config.json``, ``results.json``, figures)
-and ``lifsampling sweep`` (``spec.json``, ``sweep.json``, ``results/``, ``tasks/``) write, and
-renders, per directory: the summary, parameters and per-seed results as tables (a sweep: its
+Reads the run directories (:mod:`lifsampling.rundir`: ``config.json``, ``results.json``,
+figures) that ``lifsampling reproduce`` and every experiment command given ``--run-dir`` write,
+and the directories of ``lifsampling sweep`` (``spec.json``, ``sweep.json``, ``results/``,
+``tasks/``), and renders, per directory: the summary, parameters and per-seed results as tables
+(a command's run: its results, options, config and input files; a sweep: its
 spec, one row per grid point with the mean over seeds and its 95 % interval, one row per task,
 and a plot of the figure against the first grid parameter), and every PNG/GIF/JPEG in the
 directory (figures, sample grids, animations) embedded as base64 — no file or network access is
@@ -53,8 +55,8 @@ figure img{max-width:100%;border:1px solid #dde}figcaption{font-size:.85em;color
 
 # --------------------------------------------------------------------------- reading
 def kind_of(path: str | os.PathLike) -> str:
-    """``"run"`` (a reproduce run directory) or ``"sweep"``; ValueError (one line) for
-    anything else, or a run directory without results."""
+    """``"run"`` (a run directory of reproduce or of a command's ``--run-dir``) or ``"sweep"``;
+    ValueError (one line) for anything else, or a run directory without results."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"run directory not found: {p}")
@@ -74,7 +76,8 @@ def kind_of(path: str | os.PathLike) -> str:
             raise ValueError(f"run directory {p} has no results.json ({why})")
         return "run"
     raise ValueError(f"{p} is not a run directory (no config.json/results.json of lifsampling "
-                     "reproduce, no spec.json/sweep.json of lifsampling sweep)")
+                     "reproduce or of a command's --run-dir, no spec.json/sweep.json of "
+                     "lifsampling sweep)")
 
 
 def images(path: Path, depth: int = 2) -> list[Path]:
@@ -153,10 +156,73 @@ def _scalar(v: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- sections
+def _value_tables(values: Mapping[str, Any], cls: str) -> list[str]:
+    """A command's results: the scalars (and short lists) in one table, then one table per
+    nested entry (a mapping of mappings as rows x columns, a list of mappings as rows)."""
+    flat = {k: v for k, v in values.items() if not isinstance(v, (dict, list))
+            or (isinstance(v, list) and all(_scalar(x) for x in v))}
+    out = [kv_table(flat, cls)] if flat else []
+    for key, v in values.items():
+        if key in flat:
+            continue
+        rows: list[tuple[str, Mapping[str, Any]]] = []
+        if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
+            rows = [(str(k), x) for k, x in v.items()]
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            rows = [(str(i), x) for i, x in enumerate(v)]
+        out.append(f"<h3>{esc(key)}</h3>")
+        if rows:
+            cols: list[str] = []
+            for _, row in rows:
+                cols += [c for c in row if c not in cols]
+            out.append(table(["", *cols], [[name, *(row.get(c) for c in cols)]
+                                           for name, row in rows], f"{cls}-{key}"))
+        elif isinstance(v, dict):
+            out.append(kv_table(v, f"{cls}-{key}"))
+        else:
+            out.append(kv_table({key: v}, f"{cls}-{key}"))
+    return out
+
+
+def command_section(path: Path, cfg: Mapping[str, Any], res: Mapping[str, Any]) -> str:
+    """The run directory of an experiment command (``--run-dir``): results, options, the
+    experiment's config, input files (SHA-256), run metadata, figures."""
+    name = cfg.get("command", path.name)
+    results = res.get("results")
+    out = [f'<section class="run command" data-dir="{esc(path)}">',
+           f"<h2>{esc(name)} <span class=\"meta\">{esc(path.name)}</span></h2>",
+           "<h3>Results</h3>"]
+    if isinstance(results, dict):
+        out += _value_tables(results, "results")
+    else:
+        out.append(kv_table({"results": results}, "results"))
+    if cfg.get("parameters"):
+        out += ["<h3>Options</h3>", kv_table(cfg["parameters"], "parameters")]
+    if isinstance(cfg.get("config"), dict) and cfg["config"]:
+        out += ["<h3>Config</h3>", kv_table(cfg["config"], "config")]
+    inputs = cfg.get("inputs") or {}
+    if inputs:
+        out += ["<h3>Input files</h3>",
+                table(["option", "path", "bytes", "SHA-256"],
+                      [[k, d.get("path"), d.get("bytes"), d.get("sha256")]
+                       for k, d in inputs.items()], "inputs")]
+    meta = {"started_utc": cfg.get("started_utc"), "wall_s": res.get("wall_s")}
+    meta.update({f"version {k}": v for k, v in cfg.get("versions", {}).items()})
+    out += ["<details><summary>Run metadata</summary>", kv_table(meta, "meta"), "</details>"]
+    figs = figures_html(path)
+    if figs:
+        out += ["<h3>Figures</h3>", figs]
+    out.append("</section>")
+    return "\n".join(out)
+
+
 def run_section(path: Path) -> str:
-    """A reproduce run directory: summary, extras, parameters, per-seed results, figures."""
+    """A run directory: a command's (:func:`command_section`), or a reproduce run's summary,
+    extras, parameters, per-seed results and figures."""
     cfg = read_json(path / "config.json", "run config")
     res = read_json(path / "results.json", "run results")
+    if isinstance(cfg, dict) and "command" in cfg and isinstance(res, dict):
+        return command_section(path, cfg, res)
     summary = res.get("summary", {})
     name = summary.get("claim", cfg.get("claim", path.name))
     out = [f'<section class="run" data-dir="{esc(path)}">',

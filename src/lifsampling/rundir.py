@@ -151,14 +151,18 @@ class RunDirectory:
         dest = self.figure_path(name or Path(source).name)
         return atomic_write(dest, lambda tmp: shutil.copyfile(source, tmp))
 
-    def add_tree(self, source: str | os.PathLike, name: str) -> list[Path]:
+    def add_tree(self, source: str | os.PathLike, name: str,
+                 since: float | None = None) -> list[Path]:
         """Copy every regular file under the folder ``source`` into ``<dir>/<name>/``, keeping
-        relative paths (hidden files and folders are skipped)."""
+        relative paths (hidden files and folders are skipped); with ``since`` (a
+        ``time.time()`` value) only the files modified since then."""
         source = Path(source)
         copied = []
         for p in sorted(source.rglob("*")):
             rel = p.relative_to(source)
-            if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+            if not p.is_file() or any(part.startswith(".") for part in rel.parts):
+                continue
+            if since is None or p.stat().st_mtime >= since:
                 copied.append(self.add_file(p, str(Path(name) / rel)))
         return copied
 

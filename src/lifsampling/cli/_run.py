@@ -12,7 +12,8 @@ when it is given, writes ``DIR/<command>-<UTC YYYYmmddTHHMMSSZ>/`` through
 - ``results.json`` when the command returns: ``{"command", "wall_s", "results"}`` where
   ``results`` is what the command handed to :func:`record` (the object its ``--json`` prints);
 - copies of the files the run wrote through its output options (``--out``, ``--plot``, ...),
-  output folders as subfolders named after the option.
+  output folders as subfolders named after the option (only files written during the run:
+  files an earlier run left there are not copied).
 
 A command that fails or is interrupted after :func:`begin` leaves ``error.json`` and no
 ``results.json``; one refused before :func:`begin` writes nothing. Without ``--run-dir`` the
@@ -26,6 +27,7 @@ import dataclasses
 import functools
 import inspect
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,7 @@ class _Run:
         self.results: Any = None
         self.recorded = False
         self.extra_outputs: dict[str, Path] = {}
+        self.started = time.time() - 2.0  # file times of coarse file systems
 
     def begin(self, config: Any = None, inputs: Mapping[str, Any] | None = None) -> None:
         from ..rundir import RunDirectory
@@ -135,7 +138,7 @@ class _Run:
         if path is None:
             return
         p = Path(path)
-        if p.is_file():
+        if p.is_file() and p.stat().st_mtime >= self.started:
             target = p.name
             if (self.directory.path / target).exists() or target in ("config.json",
                                                                       "results.json",
@@ -143,7 +146,7 @@ class _Run:
                 target = f"{name}-{p.name}"
             self.directory.add_file(p, target)
         elif p.is_dir():
-            self.directory.add_tree(p, name)
+            self.directory.add_tree(p, name, since=self.started)
 
     def failed(self, exc: BaseException) -> None:
         if self.directory is not None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, compute, fail, output_file, print_json
+from ._app import compute, fail, output_file, print_json
+from ._run import begin, experiment, record
 
 
 def _threads(n: int) -> None:
@@ -43,7 +44,7 @@ def _classification_data(data: str, binarization: str, seed: int):
             torch.from_numpy(ds.y_test), prov)
 
 
-@app.command("train-rbm")
+@experiment("train-rbm")
 def train_rbm_cmd(
     out: Path = typer.Option(..., "--out", help="model file to write (npz)",
                              callback=output_file),
@@ -80,6 +81,7 @@ def train_rbm_cmd(
                       cd_k=cd_k, persistent=pcd, discriminative_weight=discriminative_weight,
                       seed=seed)
     v, xte, yte, prov = _classification_data(data, binarization, seed)
+    begin(cfg)
     t0 = time.perf_counter()
 
     def log(entry: dict) -> None:
@@ -95,6 +97,8 @@ def train_rbm_cmd(
                           progress=progress, log=log,
                           checkpoint=lambda m, h: save(m, h, len(h) == cfg.epochs))
     wall = time.perf_counter() - t0
+    record({"out": str(out), "test_accuracy": hist[-1].get("test_accuracy"),
+            "training_wall_s": wall, "device": str(dev), "data": prov, "history": hist})
     typer.echo(f"saved {out}: test accuracy {hist[-1]['test_accuracy']:.4f}, "
                f"training {wall:.1f} s on {dev}")
 
@@ -113,7 +117,7 @@ def _check_mnist_model(rbm, path: Path) -> None:
              f"MNIST needs {N_PIXELS} pixels (+ label units)")
 
 
-@app.command("evaluate")
+@experiment("evaluate")
 def evaluate_cmd(
     model: Path = typer.Argument(..., help="model file (npz) from train-rbm"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -138,6 +142,7 @@ def evaluate_cmd(
     binarization = header.get("data", {}).get("binarization", "threshold")
     bin_seed = int(header.get("data", {}).get("binarization_seed", 0))
     v, xte, yte, prov = _classification_data(data, binarization, bin_seed)
+    begin()
     t0 = time.perf_counter()
     acc = classification_accuracy(rbm, xte, yte) if rbm.n_labels == 10 else None
     v_base = v if rbm.n_labels == 10 else v[:, : rbm.n_visible]
@@ -159,6 +164,7 @@ def evaluate_cmd(
         "model": str(model), "wall_s": time.perf_counter() - t0,
         "units": "nats per test image; test_log_likelihood sums out the label units",
     })
+    record(result)
     if as_json:
         print_json(result)
     else:
@@ -169,7 +175,7 @@ def evaluate_cmd(
         typer.echo(f"test log-likelihood {ll:.3f} nats/image")
 
 
-@app.command("sample")
+@experiment("sample")
 def sample_cmd(
     model: Path = typer.Argument(..., help="model file (npz) from train-rbm"),
     sampler: str = typer.Option("gibbs", "--sampler", help="gibbs|ast|pt"),
@@ -217,6 +223,7 @@ def sample_cmd(
         x0 = v[:chains].to(rbm.dtype)
     elif init != "random":
         fail(f"--init must be 'random' or 'data', got {init!r}")
+    begin()
     t0 = time.perf_counter()
     states = s.sample(rbm, n, chains=chains, seed=seed, init=x0)
     wall = time.perf_counter() - t0
@@ -228,10 +235,14 @@ def sample_cmd(
             "layout": "visible (chains, n, n_visible) then hidden (chains, n, n_hidden), uint8"}
     write_npz(out, visible=vis, hidden=hid, meta=np.array(json.dumps(meta, default=str)))
     msg = f"wrote {out}: {chains} x {n} samples with {sampler} in {wall:.1f} s"
+    summary = {**meta, "out": str(out)}
     if rbm.n_labels:
         from ..metrics import class_switches
 
         pix = torch.from_numpy(vis[..., : rbm.n_pixels]).reshape(-1, rbm.n_pixels)
         labels = rbm.classify(pix).reshape(chains, n)
-        msg += f"; class switches/1000 (RBM label units): {class_switches(labels):.1f}"
+        switches = class_switches(labels)
+        summary["class_switches_per_1000"] = switches
+        msg += f"; class switches/1000 (RBM label units): {switches:.1f}"
+    record(summary)
     typer.echo(msg)

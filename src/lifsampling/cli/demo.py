@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, output_dir, print_json
+from ._app import output_dir, print_json
+from ._run import begin, experiment, record
 
 
-@app.command()
+@experiment("demo")
 def demo(
     out: Path = typer.Option(Path("lifsampling-demo"), help="folder for figures and results",
                              callback=output_dir),
@@ -24,10 +25,12 @@ def demo(
     from ..io import write_json
 
     resolve_device(device)
+    begin()
     t0 = time.perf_counter()
     result = run_demo(out, seed=seed, device=device)
     result["wall_s"] = time.perf_counter() - t0
     write_json(out / "demo.json", result)
+    record(result)
     if json_out:
         print_json(result)
         return

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
+from ._app import fail, print_json
+from ._run import begin, experiment, record
 
 QUALITY_KEYS = ("fd", "fd_floor", "precision", "recall", "isl", "mode_switches_per_1000",
                 "confident_fraction", "rhat", "mean_pixel")
@@ -32,7 +33,7 @@ def _sample_arrays(path: Path) -> dict:
     return arrays
 
 
-@app.command("generative-quality")
+@experiment("generative-quality")
 def generative_quality_cmd(
     samples: Path = typer.Argument(..., help="npz with one (chains, n, >=784) 0/1 array per "
                                    "sampler (e.g. samples.npz from stp-mixing)"),
@@ -51,11 +52,13 @@ def generative_quality_cmd(
         fail(f"--n-test must be >= 10, got {n_test}")
     arrays = _sample_arrays(samples)
     ref = evaluation_data(data, n_test=n_test)
+    begin()
     out = {}
     for name, a in arrays.items():
         st = sample_statistics(a[..., :784], ref, seed=seed)
         out[name] = {k: st[k] for k in QUALITY_KEYS} | {"n_samples": st["n_samples"],
                                                          "isl_beta": st["isl_beta"]}
+    record(out)
     if json_out:
         print_json(out)
         return

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, compute, fail, output_file, parse_floats, print_json
+from ._app import compute, fail, output_file, parse_floats, print_json
+from ._run import begin, experiment, record
 
 
-@app.command("hcs-compare")
+@experiment("hcs-compare")
 def hcs_compare(
     rates_hz: str = typer.Option("1000,3000,10000", help="background rates, exc = inh (Hz)"),
     weights_ns: str = typer.Option("1,2", help="noise conductance jumps, exc = inh (nS)"),
@@ -35,7 +36,8 @@ def hcs_compare(
     kl_duration_ms: float = typer.Option(100_000.0, help="sampling time per machine for --kl"),
     plot: Path = typer.Option(None, help="comparison plot (PNG)", callback=output_file),
     theory_plot: Path = typer.Option(None, help="also plot the theory alone (sbs neuron, 3 kHz, "
-                                     "1 nS): activation, P_n, T_n (PNG)"),
+                                     "1 nS): activation, P_n, T_n (PNG)",
+                                     callback=output_file),
     out: Path = typer.Option(None, help="write all curves and numbers as JSON here",
                              callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
@@ -80,6 +82,12 @@ def hcs_compare(
     rng = None if low_mV is None else (low_mV, high_mV)
     if not (curves or kl or theory_plot):
         fail("--no-curves needs --kl or --theory-plot (nothing to do otherwise)")
+    kl_cal = None
+    if kl:
+        from .core import _load_calibration
+
+        kl_cal = _load_calibration(kl_calibration)
+    begin({"curves": configs, "e_leak_range_mV": rng})
     results = []
     if curves:
         results = run_grid(configs, points=points, duration_ms=duration_ms, chains=chains,
@@ -99,12 +107,11 @@ def hcs_compare(
         summary["theory"] = plot_theory(SBS_TUTORIAL_NEURON, SBS_TUTORIAL_NOISE, theory_plot,
                                         dt_ms=dt_ms)
     if kl:
-        from .core import _load_calibration
-
-        summary["kl"] = kl_comparison(_load_calibration(kl_calibration), machines=kl_machines,
+        summary["kl"] = kl_comparison(kl_cal, machines=kl_machines,
                                       duration_ms=kl_duration_ms, seed=seed, dt_ms=dt_ms)
     if out is not None:
         write_json(out, {**summary, "results": results})
+    record(summary)
     if json_out:
         print_json(summary)
     else:

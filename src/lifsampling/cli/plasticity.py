@@ -8,10 +8,11 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, output_dir, output_file, parse_floats, print_json
+from ._app import fail, output_dir, output_file, parse_floats, print_json
+from ._run import begin, experiment, record
 
 
-@app.command("plasticity-protocol")
+@experiment("plasticity-protocol")
 def plasticity_protocol(
     protocol: str = typer.Argument(..., help="stdp | frequency | rate"),
     rule: str = typer.Option("bicall", help="bicall | graupner-brunel"),
@@ -48,6 +49,7 @@ def plasticity_protocol(
     if duration_ms <= 0:
         fail(f"--duration-ms must be > 0, got {duration_ms}")
     r = make_rule(rule, gb_preset=gb_preset)
+    begin({"rule": r.describe()})
     t0 = time.perf_counter()
     if protocol == "stdp":
         res = stdp_protocol(r, dts, reps=reps, seed=seed, device=device)
@@ -61,6 +63,7 @@ def plasticity_protocol(
         res = rate_protocol(r, duration_ms=duration_ms, reps=reps, seed=seed, device=device, **kw)
     res["wall_s"] = round(time.perf_counter() - t0, 3)
     res["params"] = r.describe()
+    record(res)
     if json_out:
         print_json(res)
         return
@@ -71,7 +74,7 @@ def plasticity_protocol(
         typer.echo("\t".join(f"{res[k][i]:g}" for k in keys + vals))
 
 
-@app.command("train-calcium-mnist")
+@experiment("train-calcium-mnist")
 def train_calcium_mnist(
     data_dir: Path = typer.Option(None, help="folder with the MNIST IDX files, or holding them "
                                   "in mnist/ (default: $LIFSAMPLING_DATA)"),
@@ -121,14 +124,16 @@ def train_calcium_mnist(
             fail(f"--config: unknown field(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
     cfg = MnistConfig(**{"architecture": architecture, "n_train": n_train, "n_test": n_test,
                          "epochs": epochs, "pool": pool, "seed": seed, "device": device, **extra})
+    begin(cfg, data_dir=data_dir)
     res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures)
+    record(res)
     if json_out:
         print_json(res)
     else:
         typer.echo(f"test_accuracy {res['test_accuracy']:.4f}  (train {res['train_time_s']:.0f} s)")
 
 
-@app.command("plasticity-figures")
+@experiment("plasticity-figures")
 def plasticity_figures(
     out: Path = typer.Option(Path("out/calcium"), help="folder for the JSON results",
                              callback=output_dir),
@@ -145,6 +150,7 @@ def plasticity_figures(
 
     if reps <= 0 or duration_ms <= 0:
         fail("--reps and --duration-ms must be > 0")
+    begin()
     res = run_all(out, reps=reps, device=device, figures=figures)
     summary = {"protocols_wall_s": res["wall_s"]}
     if correlation:
@@ -163,6 +169,7 @@ def plasticity_figures(
         summary.update({k: cres[k] for k in ("ratio_flips", "ratio_mean_abs_dw",
                                               "rate_mismatch")})
         summary["rate_hz"] = [cres["oscillation"]["rate_hz"], cres["none"]["rate_hz"]]
+    record(summary)
     if json_out:
         print_json(summary)
     else:

@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 
 from . import _rbm
-from ._app import app, compute, fail, output_file, print_json
+from ._app import compute, fail, output_file, print_json
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
+from ._run import begin, experiment, output, record
 
 
-@app.command("fidelity")
+@experiment("fidelity")
 def fidelity_cmd(
     model: Path = MODEL_ARG,
     calibration: str = CAL_OPT,
@@ -69,6 +70,7 @@ def fidelity_cmd(
     x, y = binarize(ds.x_test[:n]), ds.y_test[:n]
     kw = dict(duration_ms=duration_ms, burn_in_ms=burn_in_ms, seed=seed, device=device,
               stagger=stagger)
+    begin({"images": n, **kw, "folded": folded, "fit_correction": fit})
     res: dict = {}
     if fit:
         m = min(pilot_images, len(ds.y_train))
@@ -90,6 +92,7 @@ def fidelity_cmd(
         res.update({k: v for k, v in res["uncorrected"].items() if k.startswith("folded_")})
     if out:
         write_json(out, res)
+    record(res)
     if json_out:
         print_json(res)
         return
@@ -106,7 +109,7 @@ def fidelity_cmd(
     Console().print(t)
 
 
-@app.command("train-spiking")
+@experiment("train-spiking")
 def train_spiking_cmd(
     model: Path = typer.Argument(..., help="classification RBM to fine-tune (npz)"),
     epochs: int = typer.Option(1, "--epochs", help="passes over the training images"),
@@ -178,6 +181,7 @@ def train_spiking_cmd(
         res = classify(r, cal, xv, duration_ms=100.0, seed=seed, device=device)
         return res.accuracy(yv)
 
+    begin(cfg, checkpoint=ckpt if resume else None)
     start_acc = accuracy(rbm)
     kept = {"epoch": 0}
 
@@ -209,6 +213,8 @@ def train_spiking_cmd(
         fail("the first epoch already lowered the validation accuracy by more than "
              f"{max_drop} pp; nothing was written (lower --learning-rate)")
     write_json(out.with_name(out.name + ".json"), res)
+    output("summary", out.with_name(out.name + ".json"))
+    record(res)
     if json_out:
         print_json(res)
     else:
