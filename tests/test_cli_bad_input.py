@@ -78,6 +78,24 @@ CASES = [
     ("train-spiking {d}/listhdr.npz --out {d}/adir", "directory"),
     ("train-spiking {d}/listhdr.npz --out {d}/m.npz --resume", "no checkpoint"),
     ("classify-spiking {d}/listhdr.npz --clamp glue", "--clamp"),
+    # --run-dir: refused before the run; a run refused before it starts writes no directory
+    ("temperature-map --no-measure --run-dir {d}/afile", "not a directory"),
+    ("sample-bm --run-dir {d}/afile/runs", "is not a directory"),
+    ("temperature-map --no-measure --run-dir /proc/lifsampling-runs", "not writable"),
+    ("evaluate {d}/missing.npz --run-dir {d}/runs", "not found"),
+    ("stp-sweep {d}/listhdr.npz --U 2 --run-dir {d}/runs", "--U must be in (0, 1], got 2"),
+    ("stp-sweep {d}/listhdr.npz --tau-rec-ms 0 --run-dir {d}/runs", "--tau-rec-ms must be > 0"),
+    ("stp-mixing {d}/listhdr.npz --samples 2 --out {d}/o --run-dir {d}/runs",
+     "--samples must be >= 3"),
+    ("stp-mixing {d}/listhdr.npz --U 0 --out {d}/o --run-dir {d}/runs", "--U must be in (0, 1]"),
+    ("stp-imbalance --epochs 0 --out {d}/o --run-dir {d}/runs", "--epochs must be >= 1"),
+    ("stp-imbalance --samplers stp,hmc --out {d}/o --run-dir {d}/runs", "unknown sampler"),
+    ("classify-spiking {d}/listhdr.npz --correction {d}/afile --run-dir {d}/runs",
+     "--correction applies to the synapses"),
+    ("classify-spiking {d}/listhdr.npz --duration-ms 0 --run-dir {d}/runs",
+     "--duration-ms must be > 0"),
+    ("classify-spiking {d}/listhdr.npz --batch-size 0 --run-dir {d}/runs",
+     "--batch-size must be >= 1"),
 ]
 
 
