@@ -137,9 +137,28 @@ def to_pynn(network: Network | dict, sim: ModuleType, *, chains: int = 1,
     return built
 
 
+def _all_processes(local: dict[int, np.ndarray], processes: int) -> dict[int, np.ndarray]:
+    """The spike trains of every MPI process's neurons, on every process. PyNN's
+    ``get_data(gather=True)`` gathers onto rank 0 only (and through Neo blocks); an allgather of
+    the (index, times) pairs gives each process the complete set."""
+    if processes == 1:
+        return local
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise RuntimeError(f"the backend runs {processes} MPI processes; gathering their spikes "
+                           "needs mpi4py (pip install mpi4py)") from None
+    parts = MPI.COMM_WORLD.allgather(local)
+    merged = {k: v for part in parts for k, v in part.items()}
+    if len(merged) != sum(map(len, parts)):
+        raise RuntimeError("a neuron's spikes came back from more than one MPI process")
+    return merged
+
+
 def run_pynn(network: Network | dict, simulator: str = "nest", *, duration_ms: float,
              chains: int = 1, burn_in_ms: float = 0.0, seed: int = 0, dt_ms: float = 0.1,
              record: Record | None = None, threads: int = 1,
+             virtual_processes: int | None = None,
              standard_stp: bool = False) -> SimulationResult:
     """Sample ``network`` on a PyNN backend; returns what :func:`lifsampling.engine.simulate`
     returns for the same arguments (spike counts, ``on_fraction``, and the ``record`` options
@@ -147,9 +166,16 @@ def run_pynn(network: Network | dict, simulator: str = "nest", *, duration_ms: f
     (:func:`~.description.describe`, e.g. read from ``export-pynn``'s JSON).
 
     ``seed`` seeds the backend's random numbers (NEST ``rng_seed``); the same seed gives the
-    same spikes on the same backend and thread count, not the engine's spikes. ``threads`` is
-    NEST's ``local_num_threads``. Under MPI (``mpirun -np K python ...``, a NEST built with
-    MPI) every process returns the spikes of all processes.
+    same spikes on the same backend and number of NEST virtual processes (MPI processes ×
+    threads), not the engine's spikes. ``threads`` is NEST's ``local_num_threads``;
+    ``virtual_processes`` (NEST only) instead fixes the total, each of the K MPI processes then
+    runs ``virtual_processes / K`` threads, so one script gives the same spikes under any K
+    that divides it.
+
+    Under MPI (``mpirun -np K python ...``, a NEST built with MPI, and mpi4py) every process
+    builds the whole description, NEST places each neuron on one process, and the spikes of
+    all processes are exchanged (``MPI_Allgather``) before the states are rebuilt: every
+    process returns the same, complete result (write it from rank 0 only).
     """
     if not (duration_ms > 0 and math.isfinite(duration_ms)):
         raise ValueError(f"duration_ms must be a finite number > 0, got {duration_ms}")
@@ -163,7 +189,17 @@ def run_pynn(network: Network | dict, simulator: str = "nest", *, duration_ms: f
     if not isinstance(network, Network):
         network = network_from_description(network)
     desc = describe(network, dt_ms)  # refuses what cannot be exported before the backend starts
+    if virtual_processes is not None and virtual_processes < 1:
+        raise ValueError(f"virtual_processes must be >= 1, got {virtual_processes}")
     sim = import_backend(simulator)
+    if virtual_processes is not None:
+        if not is_nest(sim):
+            raise ValueError("virtual_processes is a NEST setting; use threads elsewhere")
+        procs = sim.num_processes()
+        if virtual_processes % procs:
+            raise ValueError(f"virtual_processes = {virtual_processes} is not a multiple of "
+                             f"the {procs} MPI processes")
+        threads = virtual_processes // procs
     extra = {"rng_seed": int(seed) + 1} if is_nest(sim) else {}  # NEST refuses rng_seed 0
     if is_nest(sim):
         extra.update(threads=threads, verbosity="error", spike_precision="on_grid")
@@ -175,12 +211,16 @@ def run_pynn(network: Network | dict, simulator: str = "nest", *, duration_ms: f
             built = to_pynn(desc, sim, chains=chains, standard_stp=standard_stp)
             built.neurons.record("spikes")
             sim.run(burn_in_ms + duration_ms)
-            trains = built.neurons.get_data("spikes", gather=True).segments[0].spiketrains
+            trains = built.neurons.get_data("spikes", gather=False).segments[0].spiketrains
+            by_index = _all_processes({int(st.annotations.get("source_index", k)):
+                                       np.asarray(st.magnitude) for k, st in enumerate(trains)},
+                                      sim.num_processes())
         finally:
             sim.end()
-    by_index = {int(st.annotations.get("source_index", k)): np.asarray(st.magnitude)
-                for k, st in enumerate(trains)}
     n = network.n
+    if sorted(by_index) != list(range(chains * n)):
+        raise RuntimeError(f"spikes of {len(by_index)} of the {chains * n} neurons came back "
+                           "from the backend")
     empty = np.zeros(0)
     steps = [[spike_steps(by_index.get(b * n + j, empty), dt_ms) for j in range(n)]
              for b in range(chains)]
