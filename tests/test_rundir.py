@@ -233,13 +233,14 @@ def test_run_directories_are_unique_and_stay_inside(tmp_path):
 
 # --------------------------------------------------------------------------- configs
 def _configs():
+    from lifsampling.experiments.small_bm import SmallBMConfig
     from lifsampling.experiments.stp_classify import ClassifyConfig
     from lifsampling.experiments.stp_imbalance import ImbalanceConfig
     from lifsampling.experiments.stp_mixing import MixingConfig
     from lifsampling.experiments.stp_sweep import STPSweepConfig
 
     return {"classify": ClassifyConfig, "mixing": MixingConfig, "sweep": STPSweepConfig,
-            "imbalance": ImbalanceConfig}
+            "imbalance": ImbalanceConfig, "small_bm": SmallBMConfig}
 
 
 CONFIG_CASES = [
@@ -272,6 +273,16 @@ CONFIG_CASES = [
     ("imbalance", {"train_seed": True}, "train_seed must be a whole number"),
     ("imbalance", {"U": 3.0}, "U must be in (0, 1], got 3"),
     ("imbalance", {"samplers": ()}, "unknown sampler(s) []"),
+    ("small_bm", {"units": 17}, "units must be between 1 and 16"),
+    ("small_bm", {"units": 0}, "units must be >= 1, got 0"),
+    ("small_bm", {"machines": 0}, "machines must be >= 1, got 0"),
+    ("small_bm", {"duration_ms": float("nan")}, "duration_ms must be a finite number"),
+    ("small_bm", {"burn_in_ms": -1.0}, "burn_in_ms must be >= 0"),
+    ("small_bm", {"synapses": "tsodyks"}, "synapses must be renewing or additive"),
+    ("small_bm", {"correction": "magic"}, "correction must be one of none, couplings"),
+    ("small_bm", {"pilot_ms": 0.0}, "pilot_ms must be > 0"),
+    ("small_bm", {"pilot_iterations": 0}, "pilot_iterations must be >= 1"),
+    ("small_bm", {"simulator": "brian"}, "simulator must be engine or nest"),
 ]
 
 
@@ -294,6 +305,11 @@ def test_configs_keep_valid_values_and_defaults():
     assert s.U_values == (0.5,) and s.tau_values == (10.0,)
     i = c["imbalance"](chains=2)
     assert i.mixing().chains == 2 and i.mixing().samplers == ("stp", "gibbs", "ast")
+    b = c["small_bm"](units=3, machines=2, seed=4)
+    assert [m.n for m in b.random_machines()] == [3, 3]
+    from lifsampling.experiments.small_bm import uniform_bm
+
+    assert b.random_machines()[1].W.tolist() == uniform_bm(3, 5).W.tolist()
     k = c["classify"](clamp="spiking", correction_file=Path("c.json"))
     assert k.correction_file == "c.json"
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, output_file, print_json
+from ._app import app, configure, fail, output_file, print_json
 from ._run import begin, experiment, record
 
 
@@ -128,35 +128,16 @@ def sample_bm(
 ) -> None:
     """Sample random Boltzmann machines (W, b uniform in [-1, 1]) with LIF neurons and Gibbs,
     and compare both with the exact distribution."""
-    from ..experiments.small_bm import CORRECTIONS, plot_kl_curves, run_small_bms, uniform_bm
-    from ..params import SynapseParams
+    from ..experiments.small_bm import SmallBMConfig, plot_kl_curves, run_small_bms
 
-    if not 1 <= units <= 16:
-        fail(f"--units must be between 1 and 16, got {units}")
-    if machines < 1:
-        fail(f"--machines must be >= 1, got {machines}")
-    if not (duration_ms > 0 and math.isfinite(duration_ms)):
-        fail(f"--duration-ms must be a finite number > 0, got {duration_ms}")
-    if chains < 1:
-        fail(f"--chains must be >= 1, got {chains}")
-    if synapses not in ("renewing", "additive"):
-        fail(f"--synapses must be renewing or additive, got {synapses!r}")
-    if correction not in CORRECTIONS:
-        fail(f"--correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
-    if pilot_ms is not None and not (pilot_ms > 0 and math.isfinite(pilot_ms)):
-        fail(f"--pilot-ms must be > 0, got {pilot_ms}")
-    if pilot_iterations < 1:
-        fail(f"--pilot-iterations must be >= 1, got {pilot_iterations}")
-    if simulator not in ("engine", "nest"):
-        fail(f"--simulator must be engine or nest, got {simulator!r}")
+    cfg = configure(SmallBMConfig, units=units, machines=machines, duration_ms=duration_ms,
+                    chains=chains, synapses=synapses, seed=seed, device=device,
+                    correction=correction, pilot_ms=pilot_ms, pilot_iterations=pilot_iterations,
+                    simulator=simulator)
     _check_device(device)
     cal = _load_calibration(calibration)
-    begin()
-    bms = [uniform_bm(units, seed + k) for k in range(machines)]
-    res = run_small_bms(bms, cal, duration_ms=duration_ms, chains=chains, seed=seed,
-                        device=device, synapse=SynapseParams(kind=synapses),
-                        progress=not json_out, correction=correction, pilot_ms=pilot_ms,
-                        pilot_iterations=pilot_iterations, simulator=simulator)
+    begin(cfg)
+    res = run_small_bms(cfg.random_machines(), cal, cfg, progress=not json_out)
     if plot is not None:
         plot_kl_curves(res, plot)
     s = res.summary()

@@ -70,3 +70,16 @@ def device(value: Any, name: str = "device") -> str:
             value.startswith("cuda:") and value[5:].isdigit())):
         raise ValueError(f"{name} must be auto, cpu, cuda or cuda:k, got {value!r}")
     return value
+
+
+def configured(cls, config, params: dict):
+    """``config``, or ``cls(**params)`` when it is None (keyword parameters of the run functions;
+    TypeError when both are given)."""
+    if config is None:
+        return cls(**params)
+    if params:
+        raise TypeError(f"give a {cls.__name__} or its fields as keywords, not both "
+                        f"(got {', '.join(params)})")
+    if not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+    return config

@@ -24,6 +24,7 @@ from ..mapping import bm_to_network
 from ..metrics import kl_divergence, marginals_from_distribution, state_histogram
 from ..params import SynapseParams
 from ..plots import new_figure, save_figure
+from . import _validate as check
 
 
 def uniform_bm(n: int, seed: int, low: float = -1.0, high: float = 1.0) -> BoltzmannMachine:
@@ -79,16 +80,68 @@ def _stat(x: list[float]) -> dict:
 
 
 CORRECTIONS = ("none", "couplings", "biases", "full")
+SIMULATORS = ("engine", "nest")
+MAX_UNITS = 16  # exact enumeration of 2**units states
 
 
-def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
-                  duration_ms: float = 100_000.0, chains: int = 10, burn_in_ms: float = 500.0,
-                  synapse: SynapseParams | None = None, seed: int = 0, device: str = "auto",
-                  curve_points: int = 7, progress: bool = False, correction: str = "none",
-                  pilot_ms: float | None = None, pilot_iterations: int = 2,
-                  simulator: str = "engine") -> SmallBMResult:
+@dataclass(frozen=True)
+class SmallBMConfig:
+    """How the small machines are sampled: ``duration_ms`` of biological time in total per
+    machine (ms, > 0) split over ``chains`` (>= 1), after ``burn_in_ms`` (ms, >= 0), with
+    ``synapses`` renewing or additive, ``seed`` on ``device``; ``curve_points`` (>= 1) of the
+    D_KL-vs-time curve; the mapping ``correction`` (:data:`CORRECTIONS`) with
+    ``pilot_iterations`` (>= 1) pilot runs of ``pilot_ms`` (ms, > 0; None: ``duration_ms``);
+    ``simulator`` engine or nest. ``units`` (1 to :data:`MAX_UNITS`) and ``machines`` (>= 1)
+    say which random machines :meth:`random_machines` draws (seeds ``seed``, ``seed + 1``,
+    ...). Validated on construction (ValueError naming the field)."""
+
+    units: int = 5
+    machines: int = 1
+    duration_ms: float = 100_000.0
+    chains: int = 10
+    burn_in_ms: float = 500.0
+    synapses: str = "renewing"
+    seed: int = 0
+    device: str = "auto"
+    curve_points: int = 7
+    correction: str = "none"
+    pilot_ms: float | None = None
+    pilot_iterations: int = 2
+    simulator: str = "engine"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "units", check.whole("units", self.units, at_least=1))
+        if self.units > MAX_UNITS:
+            raise ValueError(f"units must be between 1 and {MAX_UNITS} (exact enumeration), "
+                             f"got {self.units}")
+        set_(self, "machines", check.whole("machines", self.machines, at_least=1))
+        set_(self, "duration_ms", check.number("duration_ms", self.duration_ms, above=0.0))
+        set_(self, "chains", check.whole("chains", self.chains, at_least=1))
+        set_(self, "burn_in_ms", check.number("burn_in_ms", self.burn_in_ms, at_least=0.0))
+        check.choice("synapses", self.synapses, ("renewing", "additive"))
+        set_(self, "seed", check.whole("seed", self.seed, at_least=0))
+        check.device(self.device)
+        set_(self, "curve_points", check.whole("curve_points", self.curve_points, at_least=1))
+        check.choice("correction", self.correction, CORRECTIONS)
+        if self.pilot_ms is not None:
+            set_(self, "pilot_ms", check.number("pilot_ms", self.pilot_ms, above=0.0))
+        set_(self, "pilot_iterations", check.whole("pilot_iterations", self.pilot_iterations,
+                                                   at_least=1))
+        check.choice("simulator", self.simulator, SIMULATORS)
+
+    def random_machines(self) -> list[BoltzmannMachine]:
+        """The random machines: ``units`` units each, W and b uniform in [-1, 1]."""
+        return [uniform_bm(self.units, self.seed + k) for k in range(self.machines)]
+
+
+def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration,
+                  config: SmallBMConfig | None = None, *, synapse: SynapseParams | None = None,
+                  progress: bool = False, **params) -> SmallBMResult:
     """Sample every machine for ``duration_ms`` of biological time in total (split over
-    ``chains`` chains) and compare with exact enumeration and with Gibbs sampling.
+    ``chains`` chains) and compare with exact enumeration and with Gibbs sampling; the settings
+    are ``config`` or ``SmallBMConfig(**params)`` (its ``units``/``machines`` are not used:
+    ``machines`` are sampled; ``synapse``, where given, replaces its ``synapses``).
 
     The LIF state is read every 1 ms for the D_KL-vs-time curve (times from 100 ms to
     ``duration_ms`` on a log grid); the full-duration values use the time-continuous joint
@@ -102,14 +155,12 @@ def run_small_bms(machines: list[BoltzmannMachine], calibration: Calibration, *,
     ``simulator="nest"`` samples the mapped network on NEST through the PyNN export
     (:func:`lifsampling.export.run_pynn`); corrections are measured on the engine either way.
     """
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
-    if simulator not in ("engine", "nest"):
-        raise ValueError(f"simulator must be 'engine' or 'nest', got {simulator!r}")
-    if not duration_ms > 0:
-        raise ValueError(f"duration_ms must be > 0, got {duration_ms}")
-    if chains < 1:
-        raise ValueError(f"chains must be >= 1, got {chains}")
+    cfg = check.configured(SmallBMConfig, config, params)
+    duration_ms, chains, burn_in_ms, seed = cfg.duration_ms, cfg.chains, cfg.burn_in_ms, cfg.seed
+    device, curve_points, correction = cfg.device, cfg.curve_points, cfg.correction
+    pilot_ms, pilot_iterations, simulator = cfg.pilot_ms, cfg.pilot_iterations, cfg.simulator
+    if synapse is None:
+        synapse = SynapseParams(kind=cfg.synapses)
     if not machines:
         raise ValueError("no machines given")
     per_chain = duration_ms / chains

@@ -19,7 +19,6 @@ from ..calibration import Calibration
 from ..datasets import binarize, load_mnist
 from ..spiking_rbm import classify
 from . import _validate as check
-from .stp_mixing import configured
 
 CLAMPS = ("folded", "spiking")
 
@@ -69,7 +68,7 @@ def run_classification(rbm: RBM, calibration: Calibration,
     ``config`` (or ``ClassifyConfig(**params)``; all by default: 10,000 for full MNIST, 1,000
     for the built-in subset). ``correction``: the layer correction (default: read from the
     config's ``correction_file``, if any)."""
-    cfg = configured(ClassifyConfig, config, params)
+    cfg = check.configured(ClassifyConfig, config, params)
     if correction is None and cfg.correction_file is not None:
         from ..fidelity import load_correction
 

@@ -21,7 +21,7 @@ from ..boltzmann.train import TrainConfig, load_rbm, save_rbm, train_rbm
 from ..calibration import Calibration
 from ..datasets import binarize, class_proportions, imbalance, load_mnist, with_labels
 from . import _validate as check
-from .stp_mixing import MixingConfig, configured, default_data, run_mixing, sampler_names
+from .stp_mixing import MixingConfig, default_data, run_mixing, sampler_names
 
 DEFAULT_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.1, 0.1)
 
@@ -95,7 +95,7 @@ def run_imbalance(rbm: RBM, proportions, calibration: Calibration,
     ``config`` (or ``ImbalanceConfig(**params)``). The headline is the TV distance of the class
     histogram to the training proportions, mean and 95 % interval over seeds
     (``class_histogram_vs_training``); KL only add-one smoothed."""
-    cfg = configured(ImbalanceConfig, config, params)
+    cfg = check.configured(ImbalanceConfig, config, params)
     data = default_data(rbm, proportions=proportions)
     res = run_mixing(rbm, calibration, cfg.mixing(), data=data, out_dir=out_dir, log=log,
                      progress=progress)

@@ -95,19 +95,6 @@ class MixingConfig:
         return cfg
 
 
-def configured(cls, config, params: dict):
-    """``config``, or ``cls(**params)`` when it is None (keyword parameters of the run functions;
-    TypeError when both are given)."""
-    if config is None:
-        return cls(**params)
-    if params:
-        raise TypeError(f"give a {cls.__name__} or its fields as keywords, not both "
-                        f"(got {', '.join(params)})")
-    if not isinstance(config, cls):
-        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
-    return config
-
-
 def default_data(rbm: RBM, *, data: str = "auto", proportions=None,
                  n_test: int = 1000) -> EvaluationData:
     """Reference images (1,000 test, 1,000 validation) and the training class proportions
@@ -130,7 +117,7 @@ def run_mixing(rbm: RBM, calibration: Calibration, config: MixingConfig | None =
     ``stp_samples.png``, the class traces ``stp_classes.png`` and a GIF of the STP (or first)
     chains ``stp_dream.gif``.
     """
-    cfg = configured(MixingConfig, config, params).comparison(correction)
+    cfg = check.configured(MixingConfig, config, params).comparison(correction)
     rbm = rbm.to(device="cpu")
     data = data or default_data(rbm)
 

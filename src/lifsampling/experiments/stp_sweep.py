@@ -21,7 +21,7 @@ from ..io import write_json
 from ..plots import new_figure, save_figure
 from ..spiking_rbm import SpikingRBMSampler, renormalise_stp
 from . import _validate as check
-from .stp_mixing import configured, default_data
+from .stp_mixing import default_data
 
 HEAT_KEYS = (("precision", "k-NN precision"),
              ("mode_switches_per_1000", "mode switches / 1000 (runs of >= 3 confident)"),
@@ -67,7 +67,7 @@ def run_sweep(rbm: RBM, calibration: Calibration, config: STPSweepConfig | None 
               **params) -> dict:
     """Grid over U × tau_rec of ``config`` (or ``STPSweepConfig(**params)``); returns
     {"grid": [...], "U": [...], "tau_rec_ms": [...], ...}."""
-    cfg = configured(STPSweepConfig, config, params)
+    cfg = check.configured(STPSweepConfig, config, params)
     U_values, tau_values = list(cfg.U_values), list(cfg.tau_values)
     n_samples, chains, pilot_ms = cfg.n_samples, cfg.chains, cfg.pilot_ms
     seed, device = cfg.seed, cfg.device
