@@ -96,6 +96,10 @@ CASES = [
      "--duration-ms must be > 0"),
     ("classify-spiking {d}/listhdr.npz --batch-size 0 --run-dir {d}/runs",
      "--batch-size must be >= 1"),
+    ("temperature-map --rates-hz 3000 --run-dir {d}/runs", "--rates-hz needs at least two"),
+    ("temperature-map --reference-hz -1 --run-dir {d}/runs", "--reference-hz must be > 0"),
+    ("sample-bm --synapses tm --run-dir {d}/runs", "--synapses must be renewing or additive"),
+    ("sample-bm --units 17 --run-dir {d}/runs", "--units must be between 1 and 16"),
 ]
 
 

@@ -238,9 +238,11 @@ def _configs():
     from lifsampling.experiments.stp_imbalance import ImbalanceConfig
     from lifsampling.experiments.stp_mixing import MixingConfig
     from lifsampling.experiments.stp_sweep import STPSweepConfig
+    from lifsampling.experiments.tempering_rate import TemperatureMapConfig
 
     return {"classify": ClassifyConfig, "mixing": MixingConfig, "sweep": STPSweepConfig,
-            "imbalance": ImbalanceConfig, "small_bm": SmallBMConfig}
+            "imbalance": ImbalanceConfig, "small_bm": SmallBMConfig,
+            "temperature_map": TemperatureMapConfig}
 
 
 CONFIG_CASES = [
@@ -283,6 +285,11 @@ CONFIG_CASES = [
     ("small_bm", {"pilot_ms": 0.0}, "pilot_ms must be > 0"),
     ("small_bm", {"pilot_iterations": 0}, "pilot_iterations must be >= 1"),
     ("small_bm", {"simulator": "brian"}, "simulator must be engine or nest"),
+    ("temperature_map", {"rates_hz": (3000.0,)}, "rates_hz needs at least two rates"),
+    ("temperature_map", {"rates_hz": (3000.0, -1.0)}, "rates_hz must be > 0, got -1"),
+    ("temperature_map", {"reference_rate_hz": 0.0}, "reference_rate_hz must be > 0"),
+    ("temperature_map", {"points": 4}, "points must be >= 5, got 4"),
+    ("temperature_map", {"chains": 0}, "chains must be >= 1, got 0"),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import compute, fail, output_dir, output_file, parse_floats, print_json
+from ._app import compute, configure, fail, output_dir, output_file, parse_floats, print_json
 from ._run import begin, experiment, output, record
 
 
@@ -145,24 +145,21 @@ def temperature_map_cmd(
 ) -> None:
     """Activation slope alpha and midpoint u0 against the balanced background rate, with the
     effective temperature T = alpha(nu)/alpha(nu0) and the HCS prediction."""
-    rates = list(parse_floats(rates_hz, "--rates-hz"))
-    if len(rates) < 2 or not all(r > 0 for r in rates):
-        fail("--rates-hz needs at least two finite rates > 0 Hz")
-    if not reference_hz > 0:
-        fail(f"--reference-hz must be > 0, got {reference_hz}")
     from ..experiments import tempering_rate as tr
     from ..io import write_json
     from ..temperature import theory_temperature_map
 
-    begin()
+    cfg = configure(tr.TemperatureMapConfig, {"reference_rate_hz": "--reference-hz"},
+                    rates_hz=parse_floats(rates_hz, "--rates-hz"), reference_rate_hz=reference_hz,
+                    points=points, duration_ms=duration_ms, chains=chains, seed=seed)
+    begin(cfg)
     if measure:
-        res = tr.run(rates, reference_rate_hz=reference_hz, points=points,
-                     duration_ms=duration_ms, chains=chains, seed=seed,
-                     progress=None if json_out else lambda s: typer.echo(s, err=True))
+        res = tr.run(cfg, progress=None if json_out else lambda s: typer.echo(s, err=True))
         if plot:
             tr.plot(res, plot)
     else:
-        res = {"hcs_map": theory_temperature_map(rates, reference_rate_hz=reference_hz).to_dict()}
+        res = {"hcs_map": theory_temperature_map(
+            list(cfg.rates_hz), reference_rate_hz=cfg.reference_rate_hz).to_dict()}
     if out:
         write_json(out, res)
     record(res)

@@ -7,20 +7,55 @@ axes with the sqrt(nu) line, and T(nu) = alpha(nu)/alpha(nu0) with the drift of 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..params import NeuronParams, NoiseParams
 from ..plots import new_figure, save_figure
 from ..temperature import TemperatureMap, measure_temperature_map, theory_temperature_map
+from . import _validate as check
 
 DEFAULT_RATES_HZ = (500.0, 1000.0, 2000.0, 3000.0, 5000.0, 8000.0, 12000.0, 20000.0)
 
 
-def run(rates_hz=DEFAULT_RATES_HZ, *, reference_rate_hz: float = 3000.0, points: int = 25,
-        duration_ms: float = 10_000.0, chains: int = 2, seed: int = 0, progress=None) -> dict:
-    """Measure the map on ``rates_hz`` and the two predictions on the same grid."""
+@dataclass(frozen=True)
+class TemperatureMapConfig:
+    """The map's balanced background ``rates_hz`` (Hz, exc = inh; at least two, each > 0),
+    ``reference_rate_hz`` (Hz, > 0: temperature 1), and per rate a calibration of ``points``
+    leak potentials (>= 5), ``duration_ms`` (ms, > 0) per point and chain, ``chains`` (>= 1),
+    ``seed``. Validated on construction (ValueError naming the field)."""
+
+    rates_hz: tuple[float, ...] = DEFAULT_RATES_HZ
+    reference_rate_hz: float = 3000.0
+    points: int = 25
+    duration_ms: float = 10_000.0
+    chains: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        rates = self.rates_hz
+        if isinstance(rates, (str, bytes)) or not hasattr(rates, "__iter__"):
+            raise ValueError(f"rates_hz must be a list of rates (Hz), got {rates!r}")
+        rates = tuple(check.number("rates_hz", r, above=0.0) for r in rates)
+        if len(rates) < 2:
+            raise ValueError(f"rates_hz needs at least two rates > 0 Hz, got {list(rates)}")
+        set_(self, "rates_hz", rates)
+        set_(self, "reference_rate_hz", check.number("reference_rate_hz",
+                                                     self.reference_rate_hz, above=0.0))
+        set_(self, "points", check.whole("points", self.points, at_least=5))
+        set_(self, "duration_ms", check.number("duration_ms", self.duration_ms, above=0.0))
+        set_(self, "chains", check.whole("chains", self.chains, at_least=1))
+        set_(self, "seed", check.whole("seed", self.seed, at_least=0))
+
+
+def run(config: TemperatureMapConfig | None = None, *, progress=None, **params) -> dict:
+    """Measure the map of ``config`` (or ``TemperatureMapConfig(**params)``) and the two
+    predictions on the same grid."""
+    cfg = check.configured(TemperatureMapConfig, config, params)
+    rates_hz, reference_rate_hz, points = list(cfg.rates_hz), cfg.reference_rate_hz, cfg.points
+    duration_ms, chains, seed = cfg.duration_ms, cfg.chains, cfg.seed
     neuron, noise = NeuronParams(), NoiseParams()
     meas = measure_temperature_map(rates_hz, reference_rate_hz=reference_rate_hz, neuron=neuron,
                                    noise=noise, points=points, duration_ms=duration_ms,
