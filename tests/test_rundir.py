@@ -233,6 +233,7 @@ def test_run_directories_are_unique_and_stay_inside(tmp_path):
 
 # --------------------------------------------------------------------------- configs
 def _configs():
+    from lifsampling.experiments.hcs_compare import HCSCompareConfig
     from lifsampling.experiments.small_bm import SmallBMConfig
     from lifsampling.experiments.stp_classify import ClassifyConfig
     from lifsampling.experiments.stp_imbalance import ImbalanceConfig
@@ -242,7 +243,7 @@ def _configs():
 
     return {"classify": ClassifyConfig, "mixing": MixingConfig, "sweep": STPSweepConfig,
             "imbalance": ImbalanceConfig, "small_bm": SmallBMConfig,
-            "temperature_map": TemperatureMapConfig}
+            "temperature_map": TemperatureMapConfig, "hcs": HCSCompareConfig}
 
 
 CONFIG_CASES = [
@@ -290,6 +291,16 @@ CONFIG_CASES = [
     ("temperature_map", {"reference_rate_hz": 0.0}, "reference_rate_hz must be > 0"),
     ("temperature_map", {"points": 4}, "points must be >= 5, got 4"),
     ("temperature_map", {"chains": 0}, "chains must be >= 1, got 0"),
+    ("hcs", {"rates_hz": (1000.0, -5.0)}, "rates_hz must all be > 0 Hz"),
+    ("hcs", {"weights_nS": ()}, "weights_nS must be a non-empty list"),
+    ("hcs", {"ratios": (0.0,)}, "ratios must all be > 0"),
+    ("hcs", {"tau_syn_ms": 0.0}, "tau_syn_ms must be > 0"),
+    ("hcs", {"points": 4}, "points must be >= 5"),
+    ("hcs", {"chains": 1}, "chains must be >= 2 (the standard error needs them)"),
+    ("hcs", {"e_leak_range_mV": (-50.0, -55.0)}, "empty leak-potential range [-50, -55] mV"),
+    ("hcs", {"dt_ms": -0.1}, "dt_ms must be > 0"),
+    ("hcs", {"kl_machines": 0}, "kl_machines must be >= 1"),
+    ("hcs", {"curves": False}, "nothing to do"),
 ]
 
 
@@ -312,6 +323,9 @@ def test_configs_keep_valid_values_and_defaults():
     assert s.U_values == (0.5,) and s.tau_values == (10.0,)
     i = c["imbalance"](chains=2)
     assert i.mixing().chains == 2 and i.mixing().samplers == ("stp", "gibbs", "ast")
+    h = c["hcs"](rates_hz=(3000,), weights_nS=(1, 2), ratios=(2,), tau_syn_ms=8.0)
+    assert [(x.rate_hz, x.weight_nS, x.tau_ref_ms, x.tau_m_ms) for x in h.curve_configs()] == [
+        (3000.0, 1.0, 4.0, 1.0), (3000.0, 2.0, 4.0, 1.0), (3000.0, 1.0, 8.0, 10.0)]
     b = c["small_bm"](units=3, machines=2, seed=4)
     assert [m.n for m in b.random_machines()] == [3, 3]
     from lifsampling.experiments.small_bm import uniform_bm

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import typer
 
-from ._app import compute, fail, output_file, parse_floats, print_json
+from ._app import compute, configure, fail, output_file, parse_floats, print_json
 from ._run import begin, experiment, record
+
+# config fields whose option is not --field-name
+_OPTIONS = {"weights_nS": "--weights-ns", "e_leak_range_mV": "--low-mv/--high-mv",
+            "theory": "--theory-plot"}
 
 
 @experiment("hcs-compare")
@@ -45,53 +48,35 @@ def hcs_compare(
     """Compare the HCS theory of the activation function with simulated activation functions
     over a grid of background rates, noise weights and tau_syn/tau_ref ratios."""
 
-    from ..experiments.hcs_compare import CurveConfig, kl_comparison, plot_comparison, run_grid
+    from ..experiments.hcs_compare import (
+        HCSCompareConfig,
+        kl_comparison,
+        plot_comparison,
+        run_grid,
+    )
     from ..io import write_json
 
-    rates = parse_floats(rates_hz, "--rates-hz")
-    weights = parse_floats(weights_ns, "--weights-ns")
-    qs = parse_floats(ratios, "--ratios")
-    if any(r <= 0 for r in rates):
-        fail(f"--rates-hz must all be > 0 Hz, got {rates_hz}")
-    if any(w <= 0 for w in weights):
-        fail(f"--weights-ns must all be > 0 nS, got {weights_ns}")
-    if any(q <= 0 for q in qs):
-        fail(f"--ratios must all be > 0, got {ratios}")
-    if not (math.isfinite(tau_syn_ms) and tau_syn_ms > 0):
-        fail(f"--tau-syn-ms must be > 0 ms, got {tau_syn_ms}")
-    if points < 5:
-        fail(f"--points must be >= 5, got {points}")
-    if not duration_ms > 0:
-        fail(f"--duration-ms must be > 0, got {duration_ms}")
-    if chains < 2:
-        fail(f"--chains must be >= 2 (the standard error needs them), got {chains}")
-    if not dt_ms > 0:
-        fail(f"--dt-ms must be > 0, got {dt_ms}")
     if (low_mV is None) != (high_mV is None):
         fail("give both --low-mv and --high-mv, or neither")
-    if low_mV is not None and not low_mV < high_mV:
-        fail(f"empty leak-potential range [{low_mV}, {high_mV}] mV: --low-mv must be below "
-             "--high-mv")
-    if kl and (kl_machines < 1 or not kl_duration_ms > 0):
-        fail("--kl-machines must be >= 1 and --kl-duration-ms > 0")
+    cfg = configure(HCSCompareConfig, _OPTIONS, rates_hz=parse_floats(rates_hz, "--rates-hz"),
+                    weights_nS=parse_floats(weights_ns, "--weights-ns"),
+                    ratios=parse_floats(ratios, "--ratios"), tau_syn_ms=tau_syn_ms,
+                    low_conductance=low_conductance, points=points, duration_ms=duration_ms,
+                    chains=chains, e_leak_range_mV=None if low_mV is None else (low_mV, high_mV),
+                    dt_ms=dt_ms, seed=seed, curves=curves, theory=theory_plot is not None,
+                    kl=kl, kl_machines=kl_machines, kl_duration_ms=kl_duration_ms)
     compute(1)
-    configs = [CurveConfig(r, w, tau_syn_ms, tau_syn_ms / q) for q in qs for w in weights
-               for r in rates]
-    if low_conductance:
-        configs += [CurveConfig(r, 1.0, tau_syn_ms, tau_syn_ms, 10.0) for r in rates]
-    rng = None if low_mV is None else (low_mV, high_mV)
-    if not (curves or kl or theory_plot):
-        fail("--no-curves needs --kl or --theory-plot (nothing to do otherwise)")
     kl_cal = None
-    if kl:
+    if cfg.kl:
         from .core import _load_calibration
 
         kl_cal = _load_calibration(kl_calibration)
-    begin({"curves": configs, "e_leak_range_mV": rng})
+    begin(cfg)
     results = []
-    if curves:
-        results = run_grid(configs, points=points, duration_ms=duration_ms, chains=chains,
-                           dt_ms=dt_ms, seed=seed, e_leak_range_mV=rng, progress=not json_out)
+    if cfg.curves:
+        results = run_grid(cfg.curve_configs(), points=cfg.points, duration_ms=cfg.duration_ms,
+                           chains=cfg.chains, dt_ms=cfg.dt_ms, seed=cfg.seed,
+                           e_leak_range_mV=cfg.e_leak_range_mV, progress=not json_out)
         if plot is not None:
             plot_comparison(results, plot)
     summary = {"curves": [{k: r[k] for k in ("name", "max_abs_error", "max_abs_z",
@@ -105,10 +90,11 @@ def hcs_compare(
         from ..params import SBS_TUTORIAL_NEURON, SBS_TUTORIAL_NOISE
 
         summary["theory"] = plot_theory(SBS_TUTORIAL_NEURON, SBS_TUTORIAL_NOISE, theory_plot,
-                                        dt_ms=dt_ms)
-    if kl:
-        summary["kl"] = kl_comparison(kl_cal, machines=kl_machines,
-                                      duration_ms=kl_duration_ms, seed=seed, dt_ms=dt_ms)
+                                        dt_ms=cfg.dt_ms)
+    if cfg.kl:
+        summary["kl"] = kl_comparison(kl_cal, machines=cfg.kl_machines,
+                                      duration_ms=cfg.kl_duration_ms, seed=cfg.seed,
+                                      dt_ms=cfg.dt_ms)
     if out is not None:
         write_json(out, {**summary, "results": results})
     record(summary)

@@ -23,6 +23,7 @@ from ..calibration import Calibration, fit_logistic, logistic
 from ..engine import Network, simulate
 from ..params import SBS_TUTORIAL_NEURON, SBS_TUTORIAL_NOISE, NeuronParams, NoiseParams
 from ..plots import new_figure, save_figure
+from . import _validate as check
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,78 @@ class CurveConfig:
         w = self.weight_nS * 1e-3
         return replace(SBS_TUTORIAL_NOISE, rate_exc_hz=self.rate_hz, rate_inh_hz=self.rate_hz,
                        w_exc_uS=w, w_inh_uS=w)
+
+
+@dataclass(frozen=True)
+class HCSCompareConfig:
+    """The comparison of ``lifsampling hcs-compare``: curves over ``rates_hz`` (Hz) x
+    ``weights_nS`` (nS) x ``ratios`` tau_syn/tau_ref (all > 0) at ``tau_syn_ms`` (ms, > 0),
+    plus tau_m = 10 ms curves at 1 nS where ``low_conductance``; each curve ``points`` (>= 5)
+    leak potentials over ``e_leak_range_mV`` ((low, high), low < high; None: the theory's
+    default range), ``duration_ms`` (ms, > 0) per point and chain on ``chains`` (>= 2, for the
+    standard error), step ``dt_ms`` (ms, > 0), ``seed``. ``curves``: simulate them; ``theory``:
+    plot the theory alone; ``kl``: the D_KL test on ``kl_machines`` (>= 1) 5-unit machines for
+    ``kl_duration_ms`` (ms, > 0) each. Validated on construction (ValueError naming the
+    field)."""
+
+    rates_hz: tuple[float, ...] = (1000.0, 3000.0, 10000.0)
+    weights_nS: tuple[float, ...] = (1.0, 2.0)
+    ratios: tuple[float, ...] = (1.0, 2.0)
+    tau_syn_ms: float = 10.0
+    low_conductance: bool = True
+    points: int = 25
+    duration_ms: float = 20_000.0
+    chains: int = 64
+    e_leak_range_mV: tuple[float, float] | None = None
+    dt_ms: float = 0.1
+    seed: int = 0
+    curves: bool = True
+    theory: bool = False
+    kl: bool = False
+    kl_machines: int = 10
+    kl_duration_ms: float = 100_000.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name, unit in (("rates_hz", " Hz"), ("weights_nS", " nS"), ("ratios", "")):
+            vals = getattr(self, name)
+            if isinstance(vals, (str, bytes)) or not hasattr(vals, "__iter__") or not vals:
+                raise ValueError(f"{name} must be a non-empty list of numbers, got {vals!r}")
+            vals = tuple(check.number(name, v) for v in vals)
+            if any(v <= 0 for v in vals):
+                raise ValueError(f"{name} must all be > 0{unit}, got {list(vals)}")
+            set_(self, name, vals)
+        set_(self, "tau_syn_ms", check.number("tau_syn_ms", self.tau_syn_ms, above=0.0))
+        set_(self, "points", check.whole("points", self.points, at_least=5))
+        set_(self, "duration_ms", check.number("duration_ms", self.duration_ms, above=0.0))
+        if check.whole("chains", self.chains) < 2:
+            raise ValueError(f"chains must be >= 2 (the standard error needs them), got "
+                             f"{self.chains}")
+        if self.e_leak_range_mV is not None:
+            lo, hi = (check.number("e_leak_range_mV", v) for v in self.e_leak_range_mV)
+            if not lo < hi:
+                raise ValueError(f"empty leak-potential range [{lo:g}, {hi:g}] mV: the low end "
+                                 "must be below the high end")
+            set_(self, "e_leak_range_mV", (lo, hi))
+        set_(self, "dt_ms", check.number("dt_ms", self.dt_ms, above=0.0))
+        set_(self, "seed", check.whole("seed", self.seed, at_least=0))
+        set_(self, "kl_machines", check.whole("kl_machines", self.kl_machines, at_least=1))
+        set_(self, "kl_duration_ms", check.number("kl_duration_ms", self.kl_duration_ms,
+                                                  above=0.0))
+        for name in ("low_conductance", "curves", "theory", "kl"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not (self.curves or self.kl or self.theory):
+            raise ValueError("nothing to do: curves, kl and theory are all off")
+
+    def curve_configs(self) -> list[CurveConfig]:
+        """The curves: every ratio x weight x rate, then the low-conductance ones."""
+        out = [CurveConfig(r, w, self.tau_syn_ms, self.tau_syn_ms / q) for q in self.ratios
+               for w in self.weights_nS for r in self.rates_hz]
+        if self.low_conductance:
+            out += [CurveConfig(r, 1.0, self.tau_syn_ms, self.tau_syn_ms, 10.0)
+                    for r in self.rates_hz]
+        return out
 
 
 def default_grid(rates_hz=(1000.0, 3000.0, 10000.0), weights_nS=(1.0, 2.0),
