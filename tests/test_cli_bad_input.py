@@ -100,6 +100,11 @@ CASES = [
     ("temperature-map --reference-hz -1 --run-dir {d}/runs", "--reference-hz must be > 0"),
     ("sample-bm --synapses tm --run-dir {d}/runs", "--synapses must be renewing or additive"),
     ("sample-bm --units 17 --run-dir {d}/runs", "--units must be between 1 and 16"),
+    ("fidelity {d}/listhdr.npz --correction {d}/c.json --fit-correction --run-dir {d}/runs",
+     "--correction and --fit-correction exclude each other"),
+    ("fidelity {d}/listhdr.npz --iterations 0 --run-dir {d}/runs", "--iterations must be >= 1"),
+    ("hcs-compare --no-curves --run-dir {d}/runs", "nothing to do"),
+    ("hcs-compare --chains 1 --run-dir {d}/runs", "--chains must be >= 2"),
 ]
 
 

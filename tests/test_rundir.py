@@ -235,6 +235,7 @@ def test_run_directories_are_unique_and_stay_inside(tmp_path):
 def _configs():
     from lifsampling.experiments.hcs_compare import HCSCompareConfig
     from lifsampling.experiments.small_bm import SmallBMConfig
+    from lifsampling.experiments.spiking_fidelity import FidelityConfig
     from lifsampling.experiments.stp_classify import ClassifyConfig
     from lifsampling.experiments.stp_imbalance import ImbalanceConfig
     from lifsampling.experiments.stp_mixing import MixingConfig
@@ -243,7 +244,8 @@ def _configs():
 
     return {"classify": ClassifyConfig, "mixing": MixingConfig, "sweep": STPSweepConfig,
             "imbalance": ImbalanceConfig, "small_bm": SmallBMConfig,
-            "temperature_map": TemperatureMapConfig, "hcs": HCSCompareConfig}
+            "temperature_map": TemperatureMapConfig, "hcs": HCSCompareConfig,
+            "fidelity": FidelityConfig}
 
 
 CONFIG_CASES = [
@@ -301,6 +303,14 @@ CONFIG_CASES = [
     ("hcs", {"dt_ms": -0.1}, "dt_ms must be > 0"),
     ("hcs", {"kl_machines": 0}, "kl_machines must be >= 1"),
     ("hcs", {"curves": False}, "nothing to do"),
+    ("fidelity", {"images": 1}, "images must be >= 2, got 1"),
+    ("fidelity", {"pilot_images": 0}, "pilot_images must be >= 2"),
+    ("fidelity", {"duration_ms": 0.0}, "duration_ms must be > 0"),
+    ("fidelity", {"burn_in_ms": -1.0}, "burn_in_ms must be >= 0"),
+    ("fidelity", {"pilot_duration_ms": 0.0}, "pilot_duration_ms must be > 0"),
+    ("fidelity", {"iterations": 0}, "iterations must be >= 1"),
+    ("fidelity", {"fit": True, "correction_file": "c.json"}, "exclude each other"),
+    ("fidelity", {"stagger": 1}, "stagger must be true or false"),
 ]
 
 

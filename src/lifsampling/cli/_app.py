@@ -46,18 +46,23 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
 
 def configure(cls, options: dict[str, str] | None = None, **values: Any):
     """``cls(**values)``: an experiment's self-validating config dataclass built from a command's
-    options. Its ValueError becomes a user error whose leading field name is replaced by the
-    option's (``options``: field -> option; default ``--field-name``)."""
+    options. Its ValueError becomes a user error that names options instead of fields: the
+    leading field name (``options``: field -> option; default ``--field-name``), and the fields
+    ``options`` lists wherever they appear as words."""
     import dataclasses
+    import re
 
+    options = options or {}
     try:
         return cls(**values)
     except ValueError as exc:
         msg = str(exc.args[0]) if exc.args else type(exc).__name__
         head, sep, rest = msg.partition(" ")
         if head in {f.name for f in dataclasses.fields(cls)}:
-            opt = (options or {}).get(head, "--" + head.replace("_", "-"))
-            msg = f"{opt}{sep}{rest}"
+            msg = options.get(head, "--" + head.replace("_", "-")) + sep + rest
+            for name, opt in options.items():
+                rest = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", opt, rest)
+            msg = msg.split(" ", 1)[0] + sep + rest
         fail(msg)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from . import _rbm
-from ._app import compute, fail, output_file, print_json
+from ._app import compute, configure, fail, output_file, print_json
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
 from ._run import begin, experiment, output, record
 
@@ -48,48 +48,29 @@ def fidelity_cmd(
     (probabilities; gain/offset of the measured logit on the exact one), the sampling-noise
     floor of each RMS, and the folded-leak variant (folded_*).
     """
-    from ..datasets import binarize, load_mnist
-    from ..fidelity import fit_corrections, load_correction, measure_fidelity, save_correction
+    from ..experiments.spiking_fidelity import FidelityConfig, run_fidelity
+    from ..fidelity import load_correction, save_correction
     from ..io import write_json
 
     compute(threads, device)
-    if images < 2 or pilot_images < 2:
-        fail("--images and --pilot-images must be >= 2")
-    if not duration_ms > 0 or not pilot_ms > 0 or burn_in_ms < 0 or iterations < 1:
-        fail("need --duration-ms > 0, --pilot-duration-ms > 0, --burn-in-ms >= 0, "
-             "--iterations >= 1")
-    if fit and correction is not None:
-        fail("use either --correction or --fit-correction")
+    cfg = configure(FidelityConfig, {"pilot_duration_ms": "--pilot-duration-ms",
+                                     "fit": "--fit-correction", "correction_file": "--correction"},
+                    data=data, images=images, duration_ms=duration_ms, burn_in_ms=burn_in_ms,
+                    seed=seed, device=device, stagger=stagger, folded=folded, fit=fit,
+                    pilot_images=pilot_images, pilot_duration_ms=pilot_ms,
+                    iterations=iterations,
+                    correction_file=None if correction is None else str(correction))
     if save_to is not None and not fit:
         fail("--save-correction needs --fit-correction")
     corr = load_correction(correction) if correction is not None else None
     rbm, _ = _rbm.mnist_model(model)
     cal = _rbm.calibration(calibration)
-    ds = load_mnist(data, download=False)
-    n = min(images, len(ds.y_test))
-    x, y = binarize(ds.x_test[:n]), ds.y_test[:n]
-    kw = dict(duration_ms=duration_ms, burn_in_ms=burn_in_ms, seed=seed, device=device,
-              stagger=stagger)
-    begin({"images": n, **kw, "folded": folded, "fit_correction": fit})
-    res: dict = {}
-    if fit:
-        m = min(pilot_images, len(ds.y_train))
-        before = measure_fidelity(rbm, cal, x, y, folded=folded, **kw)
-        corr, history = fit_corrections(rbm, cal, binarize(ds.x_train[:m]), ds.y_train[:m],
-                                        iterations=iterations, duration_ms=pilot_ms,
-                                        burn_in_ms=burn_in_ms, seed=seed + 1000,
-                                        device=device, stagger=stagger)
-        res["uncorrected"] = before.summary()
-        res["fit"] = {"pilot_images": m, "pilot_duration_ms": pilot_ms,
-                      "iterations": iterations, "history": history}
-        if save_to is not None:
-            save_correction(save_to, corr, model=str(model), pilot_images=m,
-                            pilot_duration_ms=pilot_ms, iterations=iterations)
-    rep = measure_fidelity(rbm, cal, x, y, correction=corr, folded=folded and not fit, **kw)
-    res = {**rep.to_dict(), **res, "model": str(model), "data_source":
-           ds.provenance.get("source"), "correction": None if corr is None else corr.to_dict()}
-    if fit and folded:  # the folded variant has no synapses: the correction leaves it alone
-        res.update({k: v for k, v in res["uncorrected"].items() if k.startswith("folded_")})
+    begin(cfg)
+    res, corr = run_fidelity(rbm, cal, cfg, correction=corr)
+    res["model"] = str(model)
+    if fit and save_to is not None:
+        save_correction(save_to, corr, model=str(model), pilot_images=res["fit"]["pilot_images"],
+                        pilot_duration_ms=pilot_ms, iterations=iterations)
     if out:
         write_json(out, res)
     record(res)
@@ -99,7 +80,8 @@ def fidelity_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"clamped-conditional fidelity ({n} test images, {duration_ms:g} ms)")
+    t = Table(title=f"clamped-conditional fidelity ({res['images']} test images, "
+                    f"{duration_ms:g} ms)")
     for col in ("layer", "RMS", "noise floor", "max", "logit gain", "logit offset"):
         t.add_column(col)
     for name in ("hidden", "visible", "folded_hidden", "folded_visible"):
