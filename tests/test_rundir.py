@@ -231,6 +231,26 @@ def test_run_directories_are_unique_and_stay_inside(tmp_path):
         new_directory(tmp_path, "a b")
 
 
+def test_an_input_folder_is_hashed_file_by_file(tmp_path):
+    from lifsampling.cli._run import MAX_HASHED_FILES, _describe_input
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.idx").write_bytes(b"abc")
+    (tmp_path / "d" / "sub" / "b.idx").write_bytes(b"xyz" * 1000)
+    (tmp_path / "d" / ".hidden").write_bytes(b"no")
+    d = _describe_input(tmp_path / "d")
+    assert sorted(d["files"]) == ["a.idx", "sub/b.idx"]
+    assert d["files"]["sub/b.idx"] == {"path": str(tmp_path / "d" / "sub" / "b.idx"),
+                                       "bytes": 3000,
+                                       "sha256": hashlib.sha256(b"xyz" * 1000).hexdigest()}
+    (tmp_path / "big").mkdir()
+    for k in range(MAX_HASHED_FILES + 1):
+        (tmp_path / "big" / f"{k}.bin").write_bytes(b"")
+    big = _describe_input(tmp_path / "big")
+    assert big["files"] is None and "not hashed" in big["note"]
+    assert _describe_input("builtin") is None and _describe_input(None) is None
+
+
 # --------------------------------------------------------------------------- configs
 def _configs():
     from lifsampling.experiments.hcs_compare import HCSCompareConfig

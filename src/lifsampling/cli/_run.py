@@ -39,7 +39,8 @@ from ._app import app, output_dir, output_file
 RUN_DIR_HELP = ("also write a run directory DIR/<command>-<UTC time>/ with config.json (all "
                 "parameters, seeds, versions, input files' SHA-256), results.json and copies "
                 "of the figures and files the run writes; render it with lifsampling report")
-MAX_HASHED_FILES = 64  # files of one input folder whose SHA-256 goes into config.json
+MAX_HASHED_FILES = 64  # files of one input folder (two levels deep) hashed into config.json
+MAX_HASHED_BYTES = 4 * 2**30  # an input folder larger than this is listed, not hashed
 
 
 def run_root(path: Path | None) -> Path | None:
@@ -66,9 +67,31 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def _folder_files(root: Path, depth: int = 2, limit: int = MAX_HASHED_FILES) -> list[Path]:
+    """Regular files in ``root`` and its subfolders down to ``depth`` levels (hidden ones
+    skipped), sorted; stops after ``limit + 1`` so a huge tree is not walked."""
+    out: list[Path] = []
+    level = [root]
+    for _ in range(depth):
+        nxt = []
+        for d in level:
+            for q in sorted(d.iterdir()):
+                if q.name.startswith("."):
+                    continue
+                if q.is_file():
+                    out.append(q)
+                    if len(out) > limit:
+                        return out
+                elif q.is_dir():
+                    nxt.append(q)
+        level = nxt
+    return sorted(out)
+
+
 def _describe_input(value: Any) -> dict | None:
     """An option's value as an input of the run: a file (path, bytes, SHA-256), a folder (its
-    files' SHA-256, up to MAX_HASHED_FILES), or None when it names no existing path."""
+    files' SHA-256, two levels deep, up to MAX_HASHED_FILES files and MAX_HASHED_BYTES), or
+    None when it names no existing path."""
     from ..rundir import describe_file
 
     if not isinstance(value, (str, os.PathLike)) or str(value) == "":
@@ -78,11 +101,12 @@ def _describe_input(value: Any) -> dict | None:
         if p.is_file():
             return describe_file(p)
         if p.is_dir():
-            files = sorted(q for q in p.rglob("*") if q.is_file() and not any(
-                part.startswith(".") for part in q.relative_to(p).parts))
-            if len(files) > MAX_HASHED_FILES:
-                return {"path": str(value), "files": None,
-                        "note": f"{len(files)} files, not hashed"}
+            files = _folder_files(p)
+            size = sum(q.stat().st_size for q in files)
+            note = (f"more than {MAX_HASHED_FILES} files" if len(files) > MAX_HASHED_FILES
+                    else f"{size / 2**30:.1f} GiB" if size > MAX_HASHED_BYTES else None)
+            if note is not None:
+                return {"path": str(value), "files": None, "note": f"{note}: not hashed"}
             return {"path": str(value), "files": {
                 q.relative_to(p).as_posix(): describe_file(q) for q in files}}
     except OSError:

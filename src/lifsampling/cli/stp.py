@@ -9,7 +9,7 @@ import typer
 from . import _rbm
 from ._app import compute, configure, fail, output_dir, output_file, parse_floats, print_json
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
-from ._run import begin, experiment, record
+from ._run import begin, experiment, output, record
 
 # config fields whose option is not --field-name
 _OPTIONS = {"n_samples": "--samples", "U_values": "--U", "tau_values": "--tau-rec-ms",
@@ -202,6 +202,7 @@ def stp_imbalance_cmd(
                     device=device, epochs=epochs, train_seed=seed)
     cal = _rbm.calibration(calibration)
     begin(cfg)
+    output("model", model)  # copied when this run trains it
     rbm, props = train_imbalanced(model, epochs=cfg.epochs, seed=cfg.train_seed)
     res = run_imbalance(rbm, props, cal, cfg, out_dir=out, log=_log_row(json_out),
                         progress=not json_out)
