@@ -46,24 +46,29 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
 
 def configure(cls, options: dict[str, str] | None = None, **values: Any):
     """``cls(**values)``: an experiment's self-validating config dataclass built from a command's
-    options. Its ValueError becomes a user error that names options instead of fields: the
-    leading field name (``options``: field -> option; default ``--field-name``), and the fields
-    ``options`` lists wherever they appear as words."""
+    options (and checked by its ``validate()``, for configs that validate on demand rather than
+    on construction). Its ValueError becomes a user error that names options instead of
+    fields: a leading field name (``options``: field -> option; default ``--field-name``), and
+    the fields ``options`` lists wherever they appear as words."""
     import dataclasses
     import re
 
     options = options or {}
     try:
-        return cls(**values)
+        config = cls(**values)
+        if callable(getattr(config, "validate", None)):
+            config.validate()
+        return config
     except ValueError as exc:
         msg = str(exc.args[0]) if exc.args else type(exc).__name__
         head, sep, rest = msg.partition(" ")
         if head in {f.name for f in dataclasses.fields(cls)}:
-            msg = options.get(head, "--" + head.replace("_", "-")) + sep + rest
-            for name, opt in options.items():
-                rest = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", opt, rest)
-            msg = msg.split(" ", 1)[0] + sep + rest
-        fail(msg)
+            head = options.get(head, "--" + head.replace("_", "-"))
+        else:
+            head, sep, rest = "", "", msg
+        for name, opt in options.items():
+            rest = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", opt, rest)
+        fail(head + sep + rest)
 
 
 def _checked_output(path, kind: str):

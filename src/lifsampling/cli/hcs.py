@@ -11,7 +11,7 @@ from ._run import begin, experiment, record
 
 # config fields whose option is not --field-name
 _OPTIONS = {"weights_nS": "--weights-ns", "e_leak_range_mV": "--low-mv/--high-mv",
-            "theory": "--theory-plot"}
+            "theory": "--theory-plot", "curves": "--curves", "kl": "--kl"}
 
 
 @experiment("hcs-compare")

@@ -135,16 +135,14 @@ def train_spiking_cmd(
     from ..spiking_training import SpikingTrainingConfig, train_spiking
 
     compute(threads, device)
-    if epochs < 1 or chains < 1 or batch_size < 1 or samples < 1:
-        fail("--epochs, --chains, --batch-size and --samples-per-update must be >= 1")
-    if images_per_epoch < 0 or validation < 0 or max_drop < 0 or free_ms < 0:
-        fail("--images-per-epoch, --validation, --max-accuracy-drop and --free-ms must be >= 0")
-    cfg = SpikingTrainingConfig(epochs=epochs, batch_size=batch_size, chains=chains,
-                                samples_per_update=samples, learning_rate=learning_rate,
-                                free_ms=free_ms,
-                                final_lr_fraction=final_lr, stp=stp, seed=seed,
-                                images_per_epoch=images_per_epoch or None)
-    cfg.validate()
+    if images_per_epoch < 0 or validation < 0 or max_drop < 0:
+        fail("--images-per-epoch, --validation and --max-accuracy-drop must be >= 0")
+    cfg = configure(SpikingTrainingConfig, {
+        "sample_every_ms": "sample_every_ms", "learning_rate": "--learning-rate",
+        "free_ms": "--free-ms", "final_lr_fraction": "--final-lr-fraction"},
+        epochs=epochs, batch_size=batch_size, chains=chains, samples_per_update=samples,
+        learning_rate=learning_rate, free_ms=free_ms, final_lr_fraction=final_lr, stp=stp,
+        seed=seed, images_per_epoch=images_per_epoch or None)
     ckpt = out.with_name(out.name + ".checkpoint.npz")
     if resume and not ckpt.is_file():
         fail(f"no checkpoint to resume from: {ckpt}")
