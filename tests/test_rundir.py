@@ -229,6 +229,10 @@ def test_run_directories_are_unique_and_stay_inside(tmp_path):
             run.figure_path(bad)
     with pytest.raises(ValueError, match="one word"):
         new_directory(tmp_path, "a b")
+    # an output folder that holds the run directory itself: the run is not copied into itself
+    (tmp_path / "fig.png").write_bytes(b"png")
+    copied = run.add_tree(tmp_path, "out")
+    assert [p.relative_to(run.path).as_posix() for p in copied] == ["out/fig.png"]
 
 
 def test_an_input_folder_is_hashed_file_by_file(tmp_path):

@@ -154,13 +154,16 @@ class RunDirectory:
     def add_tree(self, source: str | os.PathLike, name: str,
                  since: float | None = None) -> list[Path]:
         """Copy every regular file under the folder ``source`` into ``<dir>/<name>/``, keeping
-        relative paths (hidden files and folders are skipped); with ``since`` (a
-        ``time.time()`` value) only the files modified since then."""
+        relative paths (hidden files and folders, and this run directory where ``source`` holds
+        it, are skipped); with ``since`` (a ``time.time()`` value) only the files modified since
+        then."""
         source = Path(source)
         copied = []
         for p in sorted(source.rglob("*")):
             rel = p.relative_to(source)
             if not p.is_file() or any(part.startswith(".") for part in rel.parts):
+                continue
+            if self.path.resolve() in p.resolve().parents:  # an output folder holding this run
                 continue
             if since is None or p.stat().st_mtime >= since:
                 copied.append(self.add_file(p, str(Path(name) / rel)))
