@@ -107,8 +107,7 @@ def _reference(net: Network, chains: int, dtype: torch.dtype, rule: PlasticProje
     return raster, (pw if rule is not None else None)
 
 
-def _raster(res, chains: int, n: int) -> torch.Tensor:
-    steps = round(DURATION_MS / DT)
+def _raster(res, chains: int, n: int, steps: int = round(DURATION_MS / DT)) -> torch.Tensor:
     out = torch.zeros(steps, chains, n, dtype=torch.bool)
     out[res.spikes] = True
     return out
@@ -147,15 +146,22 @@ def test_deterministic_matrix(dtype_name, chains, syn, plastic, sched):
             assert torch.equal(torch_res.plastic_weights_uS, ref_w)
     else:  # float32 rounding may move a spike by a step: per-neuron counts within 2 spikes
         assert (spikes_torch.sum(0).long() - ref.sum(0).long()).abs().max() <= 2
-    if plastic:  # the kernel does not run plasticity: it says so (and "auto" takes torch)
-        with pytest.raises(ValueError, match="plasticity runs on the torch path"):
-            simulate(net, DURATION_MS, backend="kernel", plasticity=rule, **kw)
-        return
-    kern = _raster(simulate(net, DURATION_MS, backend="kernel", **kw), chains, net.n)
+    kern_res = simulate(net, DURATION_MS, backend="kernel", plasticity=rule, **kw)
+    kern = _raster(kern_res, chains, net.n)
     if dtype == F64:
         assert torch.equal(kern, spikes_torch)
+        if plastic:  # the kernel's plasticity slot learns the same weights
+            assert torch.equal(kern_res.plastic_weights_uS, torch_res.plastic_weights_uS)
+            assert torch.equal(kern_res.plasticity_state.synapses.w,
+                               torch_res.plasticity_state.synapses.w)
     else:
         assert (kern.sum(0).long() - spikes_torch.sum(0).long()).abs().max() <= 2
+        if plastic:  # a spike moved by a step moves a hidden weight by at most one
+            # pairing's update (c_p x_pre <= 0.1); the binary weights agree almost everywhere
+            dw = kern_res.plasticity_state.synapses.w - torch_res.plasticity_state.synapses.w
+            assert float(dw.abs().max()) <= 0.1
+            same = kern_res.plastic_weights_uS == torch_res.plastic_weights_uS
+            assert float(same.double().mean()) >= 0.95
 
 
 @pytest.mark.parametrize("syn,dtype", [("renewing", torch.float32), ("additive", F64),
@@ -234,7 +240,7 @@ def test_input_drive_and_shared_plasticity_match_the_old_calcium_loop():
                   e_leak_mV=torch.full((n_out,), MNIST_NEURON.e_leak_mV, dtype=F64),
                   neuron=MNIST_NEURON, noise=SILENT, synapse=SynapseParams(kind="additive"))
     res = simulate(net, float(steps), chains=b, dt_ms=1.0, seed=11, dtype=F64, device="cpu",
-                   input=PoissonInput(images * cfg["rate"],
+                   backend="torch", input=PoissonInput(images * cfg["rate"],
                                       torch.full((n_in, n_out), -cfg["g_inh"], dtype=F64)),
                    drive=[PoissonDrive(cfg["teacher"] * teach, cfg["g_t"],
                                        cfg["teacher"] * (1 - teach), cfg["g_a"])],
@@ -245,9 +251,154 @@ def test_input_drive_and_shared_plasticity_match_the_old_calcium_loop():
     w_new = res.plasticity_state.synapses.w
     assert float((w_new - w_hidden).abs().max()) > 0.01  # it learned something
     assert torch.allclose(w_new, old_w, rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="external input"):
-        simulate(net, 1.0, backend="kernel", input=PoissonInput(images[0], torch.zeros(
-            n_in, n_out, dtype=F64)))
+
+
+def _calcium_like(dtype: torch.dtype, fixed: str, learn: bool = True):
+    """A calcium-MNIST-shaped run without randomness: 3 chains, 30 inputs that fire in every
+    step (rate 1/dt) or never, a fixed input projection (uniform coding-level inhibition, or
+    signed per-synapse weights), a shared BiCaLL input projection (slow drift at the end; some
+    hidden weights start outside [0, 1]), a shared recurrent BiCaLL projection without autapses
+    (drift every step), global recurrent inhibition, and a PoissonDrive of rate 0."""
+    g = torch.Generator().manual_seed(4)
+    b, n_in, n = 3, 30, 8
+    rates = (torch.rand(b, n_in, generator=g, dtype=F64) < 0.4).to(F64) * 1000.0
+    if fixed == "uniform":
+        w_fixed_in = torch.full((n_in, n), -0.0002, dtype=F64)
+    else:
+        w_fixed_in = 0.0004 * (torch.rand(n_in, n, generator=g, dtype=F64) - 0.6)
+    w0 = 0.45 + 0.1 * torch.rand(1, n_in, n, generator=g, dtype=F64)
+    w0[0, :3, :2] = torch.tensor([1.3, -0.2], dtype=F64)  # clipped at the first update
+    rule = BiCaLL(BiCaLLParams(c_d1=-0.01, c_p=0.05, c_d2=-0.002, tau_stop_ms=20.0,
+                               a_stop=0.2, theta_stop_high=0.7, tau_bistable_ms=500.0))
+    rules = [PlasticProjection(rule, w0, 0.0006, pre="input", shared=True, slow="end",
+                               learn=learn),
+             PlasticProjection(rule, 0.48 + 0.04 * torch.rand(1, n, n, generator=g, dtype=F64),
+                               0.001, pre="network", shared=True, learn=learn,
+                               mask=1.0 - torch.eye(n, dtype=F64))]
+    leak = torch.linspace(-62.0, -54.0, n, dtype=F64) + torch.tensor([[0.0], [1.0], [-2.0]],
+                                                                      dtype=F64)
+    net = Network(weights_uS=torch.full((n, n), -0.0003, dtype=F64).to(dtype),
+                  e_leak_mV=leak.to(dtype), neuron=MNIST_NEURON, noise=SILENT,
+                  synapse=SynapseParams(kind="additive"))
+    kw = dict(chains=b, dt_ms=1.0, dtype=dtype, device="cpu", record=Record(spikes=True),
+              input=PoissonInput(rates, w_fixed_in),
+              drive=[PoissonDrive(torch.zeros(n), 0.002, torch.zeros(b, n), 0.001)],
+              plasticity=rules)
+    return net, kw, w0
+
+
+@pytest.mark.parametrize("dtype_name,fixed", [("float64", "uniform"), ("float64", "signed"),
+                                              ("float32", "uniform")])
+def test_kernel_runs_the_calcium_slots_as_the_torch_path(dtype_name, fixed):
+    """Input population, drive and shared plastic projections (input and recurrent) on the
+    kernel, deterministic inputs: in float64 identical spikes, binary weights and hidden
+    weights up to the order of the sum over chains (1e-12); in float32 spike counts within 2
+    per neuron and hidden weights within one pairing's update."""
+    dtype = getattr(torch, dtype_name)
+    net, kw, w0 = _calcium_like(dtype, fixed)
+    duration = 150.0
+    res = {be: simulate(net, duration, backend=be, **kw) for be in ("torch", "kernel")}
+    t, k = res["torch"], res["kernel"]
+    steps, chains, n = round(duration), kw["chains"], net.n
+    assert int(t.spike_counts.sum()) > 100  # active ...
+    w_t = t.plasticity_state[0].synapses.w
+    assert float((w_t - w0.to(dtype))[:, 3:].abs().max()) > 0.1  # ... and learning
+    assert bool((w_t >= 0).all() and (w_t <= 1).all())  # the out-of-range w0 were clipped
+    w_rec_t = t.plasticity_state[1].synapses.w
+    if dtype == F64:
+        assert torch.equal(_raster(k, chains, n, steps), _raster(t, chains, n, steps))
+        for j in range(2):
+            assert torch.equal(k.plastic_weights_uS[j], t.plastic_weights_uS[j])
+            for a, b in zip(k.plasticity_state[j].synapses, t.plasticity_state[j].synapses,
+                            strict=True):
+                assert torch.allclose(a, b, rtol=0, atol=1e-12)
+        assert float((w_rec_t - k.plasticity_state[1].synapses.w).abs().max()) <= 1e-12
+        frozen = {be: simulate(net, duration, backend=be,
+                               **{**kw, "plasticity": _calcium_like(dtype, fixed, False)[1][
+                                   "plasticity"]}) for be in ("torch", "kernel")}
+        assert torch.equal(frozen["kernel"].spike_counts, frozen["torch"].spike_counts)
+        assert not torch.equal(frozen["torch"].spike_counts, t.spike_counts)  # learning acts
+        assert torch.equal(frozen["kernel"].plasticity_state[0].synapses.w, w0)
+    else:
+        assert (k.spike_counts - t.spike_counts).abs().max() <= 2
+        dw = k.plasticity_state[0].synapses.w - w_t
+        assert float(dw.abs().max()) <= 0.05  # c_p x_pre <= 0.05
+
+
+def test_kernel_calcium_presentation_statistics_match_the_torch_path():
+    """Poisson input, teacher drive and shared BiCaLL learning (the calcium MNIST
+    presentation, 16 images x 100 ms, 8 seeds per backend): the mean output rate of the
+    teacher-driven and of the anti-teacher pools and the mean hidden-weight change agree
+    within 5 standard errors of the difference (standard errors from the seed-to-seed spread),
+    and the weight change is more than 5 standard errors away from 0."""
+    gen = torch.Generator().manual_seed(6)
+    b, n_in, n_out, pool = 16, 200, 20, 4
+    images = torch.rand(b, n_in, generator=gen) * (torch.rand(b, n_in, generator=gen) < 0.5)
+    labels = torch.arange(b) % (n_out // pool)
+    teach = ((torch.arange(n_out) // pool).unsqueeze(0) == labels.unsqueeze(1)).float()
+    w0 = torch.where(torch.rand(1, n_in, n_out, generator=gen) < 0.2, 0.85, 0.15)
+    rule = BiCaLL(BiCaLLParams(c_d1=-0.005, c_p=0.01, c_d2=-0.0002, tau_stop_ms=20.0,
+                               a_stop=0.2, theta_stop_high=0.5))
+    net = Network(weights_uS=torch.zeros(n_out, n_out),
+                  e_leak_mV=torch.full((n_out,), MNIST_NEURON.e_leak_mV),
+                  neuron=MNIST_NEURON, noise=SILENT, synapse=SynapseParams(kind="additive"))
+    stats = {"torch": [], "kernel": []}
+    for be, seed in ((be, seed) for be in stats for seed in range(8)):
+        res = simulate(net, 100.0, chains=b, dt_ms=1.0, seed=seed, device="cpu", backend=be,
+                       input=PoissonInput(images * 60.0, torch.full((n_in, n_out), -0.0003)),
+                       drive=[PoissonDrive(1500.0 * teach, 0.002, 1500.0 * (1 - teach),
+                                           0.0004)],
+                       plasticity=PlasticProjection(rule, w0, 0.002, pre="input",
+                                                    shared=True, slow="end"))
+        counts = res.spike_counts.double()
+        stats[be].append([float((counts * teach).sum() / teach.sum()),
+                          float((counts * (1 - teach)).sum() / (1 - teach).sum()),
+                          float((res.plasticity_state.synapses.w - w0).mean())])
+    t, k = torch.tensor(stats["torch"]), torch.tensor(stats["kernel"])
+    se = torch.sqrt(t.var(0) / len(t) + k.var(0) / len(k))
+    assert bool(((t.mean(0) - k.mean(0)).abs() < 5 * se).all()), (t.mean(0), k.mean(0), se)
+    assert float(t[:, 1].mean()) > 0.5  # the anti-teacher pools fire (> 5 Hz) ...
+    assert float(t[:, 0].mean()) > 3 * float(t[:, 1].mean())  # ... the teacher's much more
+    assert abs(float(k[:, 2].mean())) > 5 * float(se[2])  # the weights move
+
+
+def test_kernel_states_why_it_cannot_run_a_configuration():
+    """Each configuration the kernel does not run is refused with its reason in one line
+    (``backend="kernel"``), and ``"auto"`` runs it on the torch path."""
+    from lifsampling.plasticity import GraupnerBrunel
+
+    net = _tonic_net(SYNAPSES["additive"], 1, F64)
+    kw = dict(dt_ms=DT, dtype=F64, device="cpu")
+    bicall = PlasticProjection(BiCaLL(), 0.5, 0.001)
+    refused = [
+        (dict(plasticity=PlasticProjection(GraupnerBrunel(), 0.5, 0.001)), "Graupner"),
+        (dict(plasticity=[bicall, bicall]), "at most one plastic projection"),
+        (dict(recorders=[lambda view: None]), "recorder callables"),
+        (dict(record=Record(trace_neurons=(0,))), "membrane traces"),
+        (dict(drive=[PoissonDrive(torch.arange(6000.0).reshape(1000, 6), 0.001)],
+              chains=1000), "distinct rates"),
+    ]
+    for extra, reason in refused:
+        with pytest.raises(ValueError, match=reason) as err:
+            simulate(net, 1.0, backend="kernel", **{**kw, **extra})
+        assert "\n" not in str(err.value)
+        res = simulate(net, 1.0, backend="auto", **{**kw, **extra})
+        assert res.duration_ms == pytest.approx(1.0)
+
+    class Custom:
+        pre, shared = "network", False
+
+        def init(self, chains, n_pre, n_post, *, device, dtype, dt_ms):
+            return None, torch.zeros(chains, n_pre, n_post, dtype=dtype)
+
+        def step(self, state, pre, post, weights, dt_ms, generator):
+            return state, weights
+
+        def finish(self, state, weights, elapsed_ms):
+            return state, weights
+
+    with pytest.raises(ValueError, match="component Custom runs on the torch path"):
+        simulate(net, 1.0, backend="kernel", plasticity=Custom(), **kw)
 
 
 def test_backend_option():

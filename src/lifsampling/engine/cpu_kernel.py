@@ -19,8 +19,13 @@ how the work is laid out:
   closed forms ``1 - R <- (1 - R) d_rec^h`` and ``u - U <- (u - U) d_fac^h`` (h steps): the same
   numbers as the per-step recursion of :func:`.synapses.stp_step`.
 
-Membrane traces are recorded by the torch path only; everything else (counts, z, spikes, joint
-states, time-varying rates, leak schedules) runs here.
+Counts, z, spikes, joint states, time-varying rates and leak schedules run here; the input
+population, extra Poisson drive and BiCaLL plastic projections run in
+:func:`.kernel_slots.run_block_slots` (the same per-chain step, :func:`_chain_step`, with the
+chains in parallel inside each step and the plasticity a reduction over chains). What the
+kernel does not run, :func:`unsupported_reason` names in one line: membrane traces, recorder
+callables (Python at every step), plasticity components other than BiCaLL projections
+(Graupner–Brunel among them) and more than one plastic projection per presynaptic source.
 """
 
 from __future__ import annotations
@@ -111,6 +116,131 @@ def _exp_neg(x, cf):
     return p * p
 
 
+@nb.njit(error_model="numpy", fastmath=_FASTMATH)
+def _chain_step(b, k, key, rows, scratch, stp, recurrent, records, leak_drive, i_offset,
+                neuron_c, n_ref, te, ti, stp_c, static, has_recurrent, burn, z_every,
+                record_spikes):
+    """Step k of chain b: slots 1-4 and 6 of the schedule (arguments as :func:`run_block`'s;
+    ``rows`` = the chain's (v, g_exc, g_inh, refrac, e_leak), ``scratch`` = its (spiked, z,
+    uniforms exc, uniforms inh, flag) rows, ``stp`` = (res, util, last_spike, prev_ids,
+    prev_eff, prev_n), ``recurrent`` = (w, w_lo, w_hi), ``records`` = (spike_counts,
+    on_steps, z_out, joint, spk_step, spk_id, spk_n)). Tuples: numba inlines at most ~30
+    arguments."""
+    vb, geb, gib, rb, elb = rows
+    spiked, zb, xe, xi, flag = scratch
+    res, util, last_spike, prev_ids, prev_eff, prev_n = stp
+    w, w_lo, w_hi = recurrent
+    spike_counts, on_steps, z_out, joint, spk_step, spk_id, spk_n = records
+    n = vb.shape[0]
+    gl, dt_over_cm, vth, vreset = neuron_c[0], neuron_c[1], neuron_c[2], neuron_c[3]
+    ee, ei, de, di = neuron_c[4], neuron_c[5], neuron_c[6], neuron_c[7]
+    me, mi, w_bg_e, w_bg_i, zero = neuron_c[8], neuron_c[9], neuron_c[10], neuron_c[11], \
+        neuron_c[12]
+    cf = neuron_c[13:]
+    big_u, log_rec, log_fac, wscale = stp_c[0], stp_c[1], stp_c[2], stp_c[3]
+    n_joint = joint.shape[1]
+    facilitation = log_fac > -np.inf
+    n_ref32, one32, zero32 = np.int32(n_ref), np.int32(1), np.int32(0)
+    te0, te1, te2 = te[0], te[1], te[2]
+    ti0, ti1, ti2 = ti[0], ti[1], ti[2]
+    counter0 = np.uint64(k) * np.uint64(2 * n)
+    # 1-2: membrane and threshold
+    for i in range(n):
+        gem = geb[i] * me
+        gim = gib[i] * mi
+        g_tot = gl + gem + gim
+        u_inf = (gl * elb[i] + leak_drive + gem * ee + gim * ei + i_offset[i]) / g_tot
+        v_free = u_inf + (vb[i] - u_inf) * _exp_neg(dt_over_cm * g_tot, cf)
+        r = rb[i]
+        s = (v_free >= vth) & (r <= zero32)
+        vb[i] = vreset if (r > zero32) | s else v_free
+        rb[i] = n_ref32 if s else max(r - one32, zero32)
+        spiked[i] = s
+        zb[i] = s | (r > one32)
+    # 3: conductance decay and this step's background counts
+    for i in range(n):
+        c = counter0 + np.uint64(2 * i)
+        a = _uniform53(key, c)
+        q = _uniform53(key, c + np.uint64(1))
+        xe[i] = a
+        xi[i] = q
+        # bool x state-dtype products keep float32 runs in float32
+        jump_e = (a >= te0) * w_bg_e + (a >= te1) * w_bg_e + (a >= te2) * w_bg_e
+        jump_i = (q >= ti0) * w_bg_i + (q >= ti1) * w_bg_i + (q >= ti2) * w_bg_i
+        geb[i] = geb[i] * de + jump_e
+        gib[i] = gib[i] * di + jump_i
+        flag[i] = spiked[i] | np.int32(a >= te2) | np.int32(q >= ti2)
+    # recurrent jumps of the previous step's spikes land now (one-step delay)
+    for m in range(prev_n[b]):
+        pre = prev_ids[b, m]
+        lo, hi = w_lo[pre], w_hi[pre]
+        row, ge_t, gi_t = w[pre, lo:hi], geb[lo:hi], gib[lo:hi]  # 0-based: vectorises
+        eff = prev_eff[b, m]
+        for j in range(hi - lo):
+            wj = row[j]
+            ge_t[j] += eff * max(wj, zero)
+            gi_t[j] += eff * max(-wj, zero)
+    # the rare flagged neurons, in blocks of 16 skipped when none is flagged: background
+    # counts beyond 3 (Poisson tail) and this step's spikes (efficacy, records)
+    cnt = 0
+    record = k >= burn
+    for blk in range(0, n, _SCAN_BLOCK):
+        top = min(blk + _SCAN_BLOCK, n)
+        fb = flag[blk:top]
+        flagged = np.int32(0)
+        for j in range(top - blk):
+            flagged |= fb[j]
+        if flagged == 0:
+            continue
+        for j in range(top - blk):
+            if fb[j] == 0:
+                continue
+            i = blk + j
+            if xe[i] >= te2:
+                geb[i] += _count_from(xe[i], te, 3) * w_bg_e
+            if xi[i] >= ti2:
+                gib[i] += _count_from(xi[i], ti, 3) * w_bg_i
+            if not spiked[i]:
+                continue
+            if has_recurrent:
+                if static:
+                    eff = wscale
+                else:
+                    h = k - last_spike[b, i]
+                    r_av = 1.0 - (1.0 - res[b, i]) * math.exp(h * log_rec)
+                    u_now = big_u + (util[b, i] - big_u) * math.exp(h * log_fac)
+                    if facilitation:
+                        u_now = u_now + big_u * (1.0 - u_now)
+                    eff = u_now * r_av
+                    res[b, i] = r_av - eff
+                    util[b, i] = u_now
+                    last_spike[b, i] = k
+                    eff = eff * wscale
+                prev_ids[b, cnt] = i
+                prev_eff[b, cnt] = eff
+                cnt += 1
+            if record and record_spikes:
+                p = spk_n[b]
+                spk_step[b, p] = k - burn
+                spk_id[b, p] = i
+                spk_n[b] = p + 1
+    prev_n[b] = cnt
+    if record:
+        for i in range(n):
+            spike_counts[b, i] += spiked[i]
+            on_steps[b, i] += zb[i]
+        kk = k - burn
+        if z_every > 0 and kk % z_every == 0:
+            row_z = z_out[kk // z_every, b]
+            for i in range(n):
+                row_z[i] = zb[i]
+        if n_joint > 0:
+            idx = 0
+            for i in range(n):
+                idx = idx * 2 + zb[i]
+            joint[b, idx] += 1
+
+
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
 def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
               e_leak, leak_shift, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, static,
@@ -131,15 +261,10 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
     branch-free, larger ones (and spikes) in one scan that skips blocks without a flagged neuron.
     """
     b_count, n = v.shape
-    gl, dt_over_cm, vth, vreset = neuron_c[0], neuron_c[1], neuron_c[2], neuron_c[3]
-    ee, ei, de, di = neuron_c[4], neuron_c[5], neuron_c[6], neuron_c[7]
-    me, mi, w_bg_e, w_bg_i, zero = neuron_c[8], neuron_c[9], neuron_c[10], neuron_c[11], \
-        neuron_c[12]
-    cf = neuron_c[13:]
-    big_u, log_rec, log_fac, wscale = stp_c[0], stp_c[1], stp_c[2], stp_c[3]
-    n_joint = joint.shape[1]
-    facilitation = log_fac > -np.inf
-    n_ref32, one32, zero32 = np.int32(n_ref), np.int32(1), np.int32(0)
+    gl = neuron_c[0]
+    stp = (res, util, last_spike, prev_ids, prev_eff, prev_n)
+    recurrent = (w, w_lo, w_hi)
+    records = (spike_counts, on_steps, z_out, joint, spk_step, spk_id, spk_n)
     for b in nb.prange(b_count):
         key = keys[b]
         vb, geb, gib, rb = v[b], g_exc[b], g_inh[b], refrac[b]
@@ -149,108 +274,14 @@ def run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff
         xe = np.zeros(n, dtype=np.int64)
         xi = np.zeros(n, dtype=np.int64)
         flag = np.zeros(n, dtype=np.int32)
+        rows = (vb, geb, gib, rb, elb)
+        scratch = (spiked, zb, xe, xi, flag)
         for k in range(k_start, k_stop):
             tab = tab_of_step[k - k_start]
             leak_drive = gl * leak_shift[k - k_start]  # g_l x (common shift of the leak)
-            te, ti = thr_e[tab], thr_i[tab]
-            te0, te1, te2 = te[0], te[1], te[2]
-            ti0, ti1, ti2 = ti[0], ti[1], ti[2]
-            counter0 = np.uint64(k) * np.uint64(2 * n)
-            # 1-2: membrane and threshold
-            for i in range(n):
-                gem = geb[i] * me
-                gim = gib[i] * mi
-                g_tot = gl + gem + gim
-                u_inf = (gl * elb[i] + leak_drive + gem * ee + gim * ei + i_offset[i]) / g_tot
-                v_free = u_inf + (vb[i] - u_inf) * _exp_neg(dt_over_cm * g_tot, cf)
-                r = rb[i]
-                s = (v_free >= vth) & (r <= zero32)
-                vb[i] = vreset if (r > zero32) | s else v_free
-                rb[i] = n_ref32 if s else max(r - one32, zero32)
-                spiked[i] = s
-                zb[i] = s | (r > one32)
-            # 3: conductance decay and this step's background counts
-            for i in range(n):
-                c = counter0 + np.uint64(2 * i)
-                a = _uniform53(key, c)
-                q = _uniform53(key, c + np.uint64(1))
-                xe[i] = a
-                xi[i] = q
-                # bool x state-dtype products keep float32 runs in float32
-                jump_e = (a >= te0) * w_bg_e + (a >= te1) * w_bg_e + (a >= te2) * w_bg_e
-                jump_i = (q >= ti0) * w_bg_i + (q >= ti1) * w_bg_i + (q >= ti2) * w_bg_i
-                geb[i] = geb[i] * de + jump_e
-                gib[i] = gib[i] * di + jump_i
-                flag[i] = spiked[i] | np.int32(a >= te2) | np.int32(q >= ti2)
-            # recurrent jumps of the previous step's spikes land now (one-step delay)
-            for m in range(prev_n[b]):
-                pre = prev_ids[b, m]
-                lo, hi = w_lo[pre], w_hi[pre]
-                row, ge_t, gi_t = w[pre, lo:hi], geb[lo:hi], gib[lo:hi]  # 0-based: vectorises
-                eff = prev_eff[b, m]
-                for j in range(hi - lo):
-                    wj = row[j]
-                    ge_t[j] += eff * max(wj, zero)
-                    gi_t[j] += eff * max(-wj, zero)
-            # the rare flagged neurons, in blocks of 16 skipped when none is flagged: background
-            # counts beyond 3 (Poisson tail) and this step's spikes (efficacy, records)
-            cnt = 0
-            record = k >= burn
-            for blk in range(0, n, _SCAN_BLOCK):
-                top = min(blk + _SCAN_BLOCK, n)
-                fb = flag[blk:top]
-                flagged = np.int32(0)
-                for j in range(top - blk):
-                    flagged |= fb[j]
-                if flagged == 0:
-                    continue
-                for j in range(top - blk):
-                    if fb[j] == 0:
-                        continue
-                    i = blk + j
-                    if xe[i] >= te2:
-                        geb[i] += _count_from(xe[i], te, 3) * w_bg_e
-                    if xi[i] >= ti2:
-                        gib[i] += _count_from(xi[i], ti, 3) * w_bg_i
-                    if not spiked[i]:
-                        continue
-                    if has_recurrent:
-                        if static:
-                            eff = wscale
-                        else:
-                            h = k - last_spike[b, i]
-                            r_av = 1.0 - (1.0 - res[b, i]) * math.exp(h * log_rec)
-                            u_now = big_u + (util[b, i] - big_u) * math.exp(h * log_fac)
-                            if facilitation:
-                                u_now = u_now + big_u * (1.0 - u_now)
-                            eff = u_now * r_av
-                            res[b, i] = r_av - eff
-                            util[b, i] = u_now
-                            last_spike[b, i] = k
-                            eff = eff * wscale
-                        prev_ids[b, cnt] = i
-                        prev_eff[b, cnt] = eff
-                        cnt += 1
-                    if record and record_spikes:
-                        p = spk_n[b]
-                        spk_step[b, p] = k - burn
-                        spk_id[b, p] = i
-                        spk_n[b] = p + 1
-            prev_n[b] = cnt
-            if record:
-                for i in range(n):
-                    spike_counts[b, i] += spiked[i]
-                    on_steps[b, i] += zb[i]
-                kk = k - burn
-                if z_every > 0 and kk % z_every == 0:
-                    row_z = z_out[kk // z_every, b]
-                    for i in range(n):
-                        row_z[i] = zb[i]
-                if n_joint > 0:
-                    idx = 0
-                    for i in range(n):
-                        idx = idx * 2 + zb[i]
-                    joint[b, idx] += 1
+            _chain_step(b, k, key, rows, scratch, stp, recurrent, records, leak_drive, i_offset,
+                        neuron_c, n_ref, thr_e[tab], thr_i[tab], stp_c, static, has_recurrent,
+                        burn, z_every, record_spikes)
 
 
 def background_counts(seed: int, chains: int, steps: int, n: int, mean_exc: float,
@@ -293,19 +324,17 @@ def block_steps(chains: int, n: int, n_ref: int, record_spikes: bool) -> int:
 
 
 def unsupported_reason(net, rec, e_leak_schedule, device, slots=None) -> str | None:
-    """Why the kernel cannot run this simulation (None: it can); ``slots`` are the pluggable
-    components of :func:`lifsampling.engine.simulate` (input, drive, plasticity, recorders)."""
+    """Why the kernel cannot run this simulation, in one line (None: it can); ``slots`` are the
+    pluggable components of :func:`lifsampling.engine.simulate` (input, drive, plasticity,
+    recorders), checked by :func:`.kernel_slots.unsupported_reason`."""
     if device.type != "cpu":
         return "the compiled kernel runs on the CPU only"
     if rec.trace_neurons:
         return "membrane traces are recorded by the torch path"
     if slots is not None:
-        if slots.input is not None or slots.drive:
-            return "external input and extra Poisson drive run on the torch path"
-        if slots.plasticity:
-            return "plasticity runs on the torch path"
-        if slots.recorders:
-            return "recorder callables run on the torch path"
+        from .kernel_slots import unsupported_reason as slots_reason
+
+        return slots_reason(slots)
     return None
 
 
@@ -393,8 +422,11 @@ def _log_or_minus_inf(d: float) -> float:
 
 
 def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int, dtype,
-               rec, v0_mV: float | None, progress_bar=None, e_leak_schedule=None) -> dict:
-    """Run ``simulate``'s loop in :func:`run_block`; returns the recordings as numpy arrays.
+               rec, v0_mV: float | None, progress_bar=None, e_leak_schedule=None,
+               slots=None) -> dict:
+    """Run ``simulate``'s loop in :func:`run_block` (or, with input, drive or plasticity
+    components in ``slots``, :func:`.kernel_slots.run_block_slots`); returns the recordings as
+    numpy arrays (and ``"plasticity"``: the components' states and weights).
 
     A leak schedule is evaluated at every step and the block is cut where its value changes
     (schedules that return the same tensor object for a held value cost nothing to compare).
@@ -444,6 +476,11 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     thresholds = _ThresholdCache(net.noise, dt_ms)
     spike_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n_ref = c.n_ref
+    plan = None
+    if slots is not None and (slots.input is not None or slots.drive or slots.plasticity):
+        from .kernel_slots import SlotPlan
+
+        plan = SlotPlan(slots, chains, n, dt_ms, seed, dtype)
 
     total = burn + steps
     block = block_steps(chains, n, n_ref, bool(rec.spikes))
@@ -456,6 +493,13 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
         spk_n = np.zeros(chains, dtype=np.int64)
         segments = _leak_segments(e_leak_schedule, e_leak, k0, k1, dt_ms, chains, n)
         for s0, s1, leak, shift in segments:
+            if plan is not None:
+                plan.run((v, g_exc, g_inh, refrac), (res, util, last_spike, prev_ids, prev_eff,
+                         prev_n), (w, w_lo, w_hi), (spike_counts, on_steps, z_all, joint,
+                         spk_step, spk_id, spk_n), leak, shift, i_offset, neuron_c, n_ref, stp_c,
+                         sc.static, has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], keys, s0,
+                         s1, burn, z_every, bool(rec.spikes))
+                continue
             run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
                       leak, shift, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
                       has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], keys, s0, s1, burn,
@@ -468,6 +512,8 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
         if progress_bar is not None:
             progress_bar[0].update(progress_bar[1], completed=k1)
     out = {"spike_counts": spike_counts, "on_steps": on_steps}
+    if plan is not None:
+        out["plasticity"] = plan.plasticity_results(total * dt_ms)
     if rec.spikes:
         if spike_chunks:
             st, ch, ids = (np.concatenate(x) for x in zip(*spike_chunks, strict=True))

@@ -179,7 +179,7 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
         reason = unsupported_reason(net, rec, e_leak_schedule, dev, slots)
         if reason is None:
             return _run_kernel(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dtype, rec,
-                               v0_mV, progress, memory_limit_bytes, e_leak_schedule)
+                               v0_mV, progress, memory_limit_bytes, e_leak_schedule, slots)
         if backend == "kernel":
             raise ValueError(f"backend='kernel' cannot run this simulation: {reason}")
     fused = backend == "torch-compiled"
@@ -374,7 +374,10 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
 def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms: float,
                 seed: int, dtype: torch.dtype, rec: Record, v0_mV: float | None, progress: bool,
                 memory_limit_bytes: int,
-                e_leak_schedule: Callable[[float], torch.Tensor] | None) -> SimulationResult:
+                e_leak_schedule: Callable[[float], torch.Tensor] | None,
+                slots: _Slots) -> SimulationResult:
+    """The compiled CPU kernel (:mod:`.cpu_kernel`; with input, drive or plasticity
+    components :mod:`.kernel_slots`)."""
     from .cpu_kernel import run_kernel
 
     n, steps, burn = net.n, round(duration_ms / dt_ms), round(burn_in_ms / dt_ms)
@@ -383,7 +386,7 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
     bar = _progress(progress, burn + steps)
     try:
         out = run_kernel(net, steps, burn, chains, dt_ms, seed, dtype, rec, v0_mV, bar,
-                         e_leak_schedule)
+                         e_leak_schedule, slots)
     finally:
         if bar is not None:
             bar[0].stop()
@@ -392,6 +395,9 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
         spike_counts=torch.from_numpy(out["spike_counts"]),
         on_fraction=torch.from_numpy(out["on_steps"] / steps),
         wall_s=time.perf_counter() - t0)
+    if "plasticity" in out:
+        result.plasticity_state, result.plastic_weights_uS = _one_or_list(*out["plasticity"],
+                                                                          slots)
     if "spikes" in out:
         result.spikes = tuple(torch.from_numpy(x) for x in out["spikes"])
     if "z_samples" in out:
