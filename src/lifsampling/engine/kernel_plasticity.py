@@ -9,12 +9,14 @@ stop trace jumps, gate, update ``c_p x_pre + c_d2 H(theta_pre - x_pre) H(x_pre -
 ``w <- clip(w + dw, 0, 1)``. It runs in two parallel passes:
 
 * **over chains** — the traces of each chain, and the list of its gated postsynaptic spikes;
-* **over synapses** (rows i of the hidden weights, parallel) — the reduction over chains: for
-  ``shared`` weights (one (N_pre, N) matrix for all B chains) ``dw[i, j] = sum_b pre[b, i]
-  dep[b, j] + sum_b dpost[b, i] g[b, j]``, for per-chain weights the same with one term.
-  Both sums only visit the events (spiking inputs, gated postsynaptic spikes), so a step costs
-  O(events x N), not O(B x N_pre x N). The sum over chains runs in chain order whatever the
-  number of threads.
+* **over synapses** (row j = the synapses onto neuron j, parallel) — the reduction over chains:
+  for ``shared`` weights (one matrix for all B chains) ``dw[i, j] = sum_b pre[b, i] dep[b, j] +
+  sum_b dpost[b, i] g[b, j]`` (g: gated postsynaptic spike), for per-chain weights the same
+  with one term. The weights are kept postsynaptic-major, (N, N_pre), so that a gated
+  postsynaptic spike adds one contiguous vector dpost[b, :] to its row; a presynaptic spike
+  adds dep[b, j] to one column. Both sums visit only the events, so a step costs
+  O(events x N_pre), not O(B x N_pre x N). The sum over chains runs in chain order whatever
+  the number of threads.
 
 No fast-math here (not even inherited from the calling kernel, which would contract
 ``x + a (x_max - x)`` into an FMA): the traces and weights are rounded as in the torch path's
@@ -82,15 +84,84 @@ def _effective(w, prm, binary, one, zero):
     return prm[21] * (prm[18] * w)
 
 
+@nb.njit(inline="always")
+def _update_row(wr, a1, a2, er, mr, has_dw, clip, binary, has_mask, prm, one, zero):
+    """:func:`_update` for a whole row, the switches outside the loops (they vectorise)."""
+    n = wr.shape[0]
+    if has_dw:
+        if clip:
+            for i in range(n):
+                wr[i] = min(max(wr[i] + (a1[i] + a2[i]), zero), one)
+        else:
+            for i in range(n):
+                wr[i] = wr[i] + (a1[i] + a2[i])
+        for i in range(n):
+            a1[i] = zero
+            a2[i] = zero
+    g, w_max, th_b = prm[21], prm[18], prm[15]
+    if binary:
+        for i in range(n):
+            er[i] = g * (w_max * (one if wr[i] > th_b else zero))
+    else:
+        for i in range(n):
+            er[i] = g * (w_max * wr[i])
+    if has_mask:
+        for i in range(n):
+            er[i] = er[i] * mr[i]
+
+
+# fastmath=False explicitly: numba otherwise inherits the calling kernel's fast-math flags
+@nb.njit(inline="always")
+def _update(wr, a1, a2, er, mr, i, has_dw, clip, binary, has_mask, prm, one, zero):
+    """Synapse i of a row: w <- clip(w + (dw1 + dw2)), accumulators reset, effective weight
+    (idempotent once applied: the accumulators are then zero)."""
+    if has_dw:
+        wv = wr[i] + (a1[i] + a2[i])
+        a1[i] = zero
+        a2[i] = zero
+        wr[i] = min(max(wv, zero), one) if clip else wv
+    e = _effective(wr[i], prm, binary, one, zero)
+    er[i] = e * mr[i] if has_mask else e
+
+
+@nb.njit(inline="always")
+def _update_row(wr, a1, a2, er, mr, has_dw, clip, binary, has_mask, prm, one, zero):
+    """:func:`_update` for a whole row, the switches outside the loops (they vectorise)."""
+    n = wr.shape[0]
+    if has_dw:
+        if clip:
+            for i in range(n):
+                wr[i] = min(max(wr[i] + (a1[i] + a2[i]), zero), one)
+        else:
+            for i in range(n):
+                wr[i] = wr[i] + (a1[i] + a2[i])
+        for i in range(n):
+            a1[i] = zero
+            a2[i] = zero
+    g, w_max, th_b = prm[21], prm[18], prm[15]
+    if binary:
+        for i in range(n):
+            er[i] = g * (w_max * (one if wr[i] > th_b else zero))
+    else:
+        for i in range(n):
+            er[i] = g * (w_max * wr[i])
+    if has_mask:
+        for i in range(n):
+            er[i] = er[i] * mr[i]
+
+
 # fastmath=False explicitly: numba otherwise inherits the calling kernel's fast-math flags
 @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath=False)
 def bicall_step(pre, post, rule):
     """One BiCaLL step of a projection for this step's spikes ``pre`` (B, N_pre) and ``post``
-    (B, N) (int32, 0/1). ``rule`` = (x_pre (B, N_pre), x_post (B, N), x_stop (B, N), hidden w
-    (1|B, N_pre, N), effective w_eff (1|B, N_pre, N) in µS, mask (N_pre, N), scratch dw1, dw2
-    (like w, zero), dep (B, N), gated-post ids (B, N) and counts (B,), params, flags); all
-    updated in place."""
-    x_pre, x_post, x_stop, w, w_eff, mask, dw1, dw2, dep, g_idx, g_n, prm, flags = rule
+    (B, N) (int32, 0/1). ``rule`` = (x_pre (B, N_pre), x_post (B, N), x_stop (B, N), hidden
+    weights (1|B, N, N_pre), effective weights (1|B, N, N_pre) in µS, mask (N, N_pre) (read
+    only if the flag says so), scratch: dw1, dw2 (like the weights, zero), dep (B, N), dpost
+    (B, N_pre), gated (B, N), presynaptic spike ids (B, N_pre) and counts (B,); params, flags),
+    all updated in place. The weights are stored postsynaptic-major (row j = the synapses onto
+    neuron j), so a gated postsynaptic spike updates one contiguous row."""
+    x_pre, x_post, x_stop, w, w_eff, mask, dw1, dw2, dep, dpost, gated, pre_idx, pre_n, prm, \
+        flags = rule
     chains, n_pre = x_pre.shape
     n = x_post.shape[1]
     n_w = w.shape[0]
@@ -103,6 +174,7 @@ def bicall_step(pre, post, rule):
     bounded, drift, clip, binary = flags[0] != 0, flags[1] != 0, flags[2] != 0, flags[3] != 0
     stop_on, dep_pre, dep_post = flags[4] != 0, flags[5] != 0, flags[6] != 0
     shared, has_mask = flags[7] != 0, flags[8] != 0
+    mask_step = 1 if has_mask else 0  # without a mask, row 0 of the placeholder
     any_pre = False
     for b in range(chains):
         for i in range(n_pre):
@@ -121,9 +193,9 @@ def bicall_step(pre, post, rule):
             break
     has_dw = (any_pre and dep_pre) or any_post
     # a weight outside [0, 1] (given as w0) is clipped at the first update, as the torch path's
-    # dense clamp does; afterwards only the updated rows can leave the range
+    # dense clamp does; afterwards only the updated synapses can leave the range
     clip_all = clip and has_dw and flags[9] == 0
-    # pass 1, over chains: traces, depression factors, gated postsynaptic spikes
+    # pass 1, over chains: traces, depression factors, gated postsynaptic spikes, dpost
     for b in nb.prange(chains):
         xpr, xpo, xst = x_pre[b], x_post[b], x_stop[b]
         for i in range(n_pre):
@@ -131,70 +203,91 @@ def bicall_step(pre, post, rule):
         for j in range(n):
             xpo[j] = xpo[j] * d_post
             xst[j] = xst[j] * d_stop
+        m = 0
         if any_pre:
             pb = pre[b]
             for i in range(n_pre):
                 if pb[i] != 0:
                     xpr[i] = _jump(xpr[i], a_pre, m_pre, bounded)
+                    pre_idx[b, m] = i
+                    m += 1
             if dep_pre:
                 for j in range(n):
                     h = one if xpo[j] > th_post else zero
                     dep[b, j] = (c_d1 * h) * _gate(xst[j], low, high, stop_on, one, zero)
-        m = 0
+        pre_n[b] = m
+        n_gated = 0
+        qb, gb = post[b], gated[b]
+        for j in range(n):
+            gb[j] = 0
         if any_post:
-            qb = post[b]
             for j in range(n):
                 if qb[j] != 0:
                     xpo[j] = _jump(xpo[j], a_post, m_post, bounded)
                     xst[j] = _jump(xst[j], a_stop, m_stop, bounded)
                     if _gate(xst[j], low, high, stop_on, one, zero) != zero:
-                        g_idx[b, m] = j
-                        m += 1
-        g_n[b] = m
-    # pass 2, over synapses (rows of the hidden weights): drift, sum over chains, clip
-    for p in nb.prange(n_w * n_pre):
-        bw = p // n_pre
-        i = p - bw * n_pre
-        b0, b1 = (0, chains) if shared else (bw, bw + 1)
-        wr, a1, a2 = w[bw, i], dw1[bw, i], dw2[bw, i]
-        touched = clip_all or drift
-        if drift:
-            for j in range(n):
-                wv = wr[j]
-                if (wv <= one) & (wv >= zero):
-                    wr[j] = min(wv + up, one) if wv > th_b else max(wv - down, zero)
-        if any_pre and dep_pre:
-            for b in range(b0, b1):
-                if pre[b, i] != 0:
-                    touched = True
-                    db = dep[b]
-                    for j in range(n):
-                        a1[j] += db[j]
-        if any_post:
-            for b in range(b0, b1):
-                m = g_n[b]
-                if m == 0:
-                    continue
-                xp = x_pre[b, i]
+                        gb[j] = 1
+                        n_gated += 1
+        if n_gated > 0:
+            dpb = dpost[b]
+            for i in range(n_pre):
+                xp = xpr[i]
                 dp = c_p * xp
                 if dep_post:
                     dp = dp + c_d2 * (one if (xp < th_pre) & (xp > x_min) else zero)
-                if dp == zero:
+                dpb[i] = dp
+    # the presynaptic columns that spiked, per weight copy (union over its chains)
+    u_pre = np.empty((n_w, n_pre), dtype=np.int64)
+    u_n = np.zeros(n_w, dtype=np.int64)
+    if any_pre and dep_pre:
+        mark = np.zeros(n_pre, dtype=np.int64)
+        for bw in range(n_w):
+            b0, b1 = (0, chains) if shared else (bw, bw + 1)
+            m = 0
+            for b in range(b0, b1):
+                for q in range(pre_n[b]):
+                    i = pre_idx[b, q]
+                    if mark[i] != bw + 1:
+                        mark[i] = bw + 1
+                        u_pre[bw, m] = i
+                        m += 1
+            u_n[bw] = m
+    # pass 2, over synapses (row j: the synapses onto neuron j): drift, sums over chains, clip
+    for p in nb.prange(n_w * n):
+        bw = p // n
+        j = p - bw * n
+        b0, b1 = (0, chains) if shared else (bw, bw + 1)
+        wr, a1, a2 = w[bw, j], dw1[bw, j], dw2[bw, j]
+        er, mr = w_eff[bw, j], mask[j * mask_step]
+        whole_row = clip_all or drift  # every synapse of the row may change
+        if drift:
+            for i in range(n_pre):
+                wv = wr[i]
+                if (wv <= one) & (wv >= zero):
+                    wr[i] = min(wv + up, one) if wv > th_b else max(wv - down, zero)
+        pre_cols = False  # only the columns of presynaptic spikes change
+        if any_pre and dep_pre:
+            for b in range(b0, b1):
+                d = dep[b, j]
+                if d == zero:
                     continue  # w + 0 = w
-                touched = True
-                gb = g_idx[b]
-                for q in range(m):
-                    a2[gb[q]] += dp
-        if not touched:
-            continue
-        for j in range(n):
-            if has_dw:
-                wv = wr[j] + (a1[j] + a2[j])
-                a1[j] = zero
-                a2[j] = zero
-                wr[j] = min(max(wv, zero), one) if clip else wv
-            e = _effective(wr[j], prm, binary, one, zero)
-            w_eff[bw, i, j] = e * mask[i, j] if has_mask else e
+                pre_cols = True
+                for q in range(pre_n[b]):
+                    a1[pre_idx[b, q]] += d
+        if any_post:
+            for b in range(b0, b1):
+                if gated[b, j] == 0:
+                    continue
+                whole_row = True
+                dpb = dpost[b]
+                for i in range(n_pre):
+                    a2[i] += dpb[i]
+        if whole_row:
+            _update_row(wr, a1, a2, er, mr, has_dw, clip, binary, has_mask, prm, one, zero)
+        elif pre_cols:
+            for q in range(u_n[bw]):
+                _update(wr, a1, a2, er, mr, u_pre[bw, q], has_dw, clip, binary, has_mask, prm,
+                        one, zero)
     if clip_all:
         flags[9] = 1
 
@@ -208,14 +301,15 @@ class KernelProjection:
         np_dtype = np.float64 if dtype == torch.float64 else np.float32
         state, weights = proj.init(chains, n_pre, n_post, device=torch.device("cpu"),
                                    dtype=dtype, dt_ms=dt_ms)
-        self.init_state, self.dtype = state, dtype
+        self.init_state, self.init_weights, self.dtype = state, weights, dtype
         self.learn = bool(proj.learn)
         s = state.synapses
-        self.w_eff = np.ascontiguousarray(weights.numpy(), dtype=np_dtype)
+        # weights postsynaptic-major: (1|B, N, N_pre)
+        self.w_eff = np.ascontiguousarray(weights.transpose(-1, -2).numpy(), dtype=np_dtype)
         self.x_pre = np.ascontiguousarray(s.pre.numpy(), dtype=np_dtype)
         self.x_post = np.ascontiguousarray(s.post.numpy(), dtype=np_dtype)
         self.x_stop = np.ascontiguousarray(s.stop.numpy(), dtype=np_dtype)
-        self.w = np.ascontiguousarray(s.w.numpy(), dtype=np_dtype)
+        self.w = np.ascontiguousarray(s.w.transpose(-1, -2).numpy(), dtype=np_dtype)
         p = proj.rule.p
         t = np_dtype
         if self.learn:  # (a frozen projection is a fixed one: no rule arrays)
@@ -240,35 +334,40 @@ class KernelProjection:
                      "has_mask": proj.mask is not None,
                      "in_range": bool(((self.w >= 0) & (self.w <= 1)).all())}
             self.flags = np.array([int(flags[k]) for k in _FLAGS], dtype=np.int64)
-            mask = (np.ones((1, 1)) if proj.mask is None else proj.mask.detach().cpu().numpy())
-            self.mask = np.ascontiguousarray(np.broadcast_to(mask, (n_pre, n_post)),
-                                             dtype=np_dtype)
+            self.mask = (np.ones((1, 1), dtype=np_dtype) if proj.mask is None else
+                         np.ascontiguousarray(np.broadcast_to(proj.mask.detach().cpu().numpy(),
+                                                              (n_pre, n_post)).T, dtype=np_dtype))
             self.dw1 = np.zeros_like(self.w)
             self.dw2 = np.zeros_like(self.w)
             self.dep = np.zeros((chains, n_post), dtype=np_dtype)
-            self.g_idx = np.zeros((chains, n_post), dtype=np.int64)
-            self.g_n = np.zeros(chains, dtype=np.int64)
+            self.dpost = np.zeros((chains, n_pre), dtype=np_dtype)
+            self.gated = np.zeros((chains, n_post), dtype=np.int64)
+            self.pre_idx = np.zeros((chains, n_pre), dtype=np.int64)
+            self.pre_n = np.zeros(chains, dtype=np.int64)
     @staticmethod
     def dummy(np_dtype) -> tuple:
         """The argument tuple of an absent projection (keeps the kernel's signature)."""
         z1, z2, z3 = (np.zeros((1,) * d, dtype=np_dtype) for d in (1, 2, 3))
-        return (z2, z2, z2, z3, z3, z2, z3, z3, z2, np.zeros((1, 1), dtype=np.int64),
-                np.zeros(1, dtype=np.int64), z1, np.zeros(len(_FLAGS), dtype=np.int64))
+        i1, i2 = np.zeros(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
+        return (z2, z2, z2, z3, z3, z2, z3, z3, z2, z2, i2, i2, i1, z1,
+                np.zeros(len(_FLAGS), dtype=np.int64))
 
     def args(self) -> tuple:
         """The ``rule`` tuple of :func:`bicall_step` (a placeholder when frozen)."""
         if not self.learn:
             return self.dummy(self.w_eff.dtype)
         return (self.x_pre, self.x_post, self.x_stop, self.w, self.w_eff, self.mask, self.dw1,
-                self.dw2, self.dep, self.g_idx, self.g_n, self.prm, self.flags)
+                self.dw2, self.dep, self.dpost, self.gated, self.pre_idx, self.pre_n, self.prm,
+                self.flags)
 
     def result(self, elapsed_ms: float) -> tuple[ProjectionState, torch.Tensor]:
         """(state, weights) as the torch path returns them, after the component's ``finish``."""
         if not self.learn:
             state = self.init_state
-            return self.proj.finish(state, torch.from_numpy(self.w_eff), elapsed_ms)
+            return self.proj.finish(state, self.init_weights, elapsed_ms)
         syn = self.init_state.synapses._replace(
             pre=torch.from_numpy(self.x_pre), post=torch.from_numpy(self.x_post),
-            stop=torch.from_numpy(self.x_stop), w=torch.from_numpy(self.w))
+            stop=torch.from_numpy(self.x_stop),
+            w=torch.from_numpy(self.w).transpose(-1, -2).contiguous())
         state = ProjectionState(syn, None)
         return self.proj.finish(state, self.proj.weights(syn), elapsed_ms)

@@ -58,8 +58,9 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
     flags [has exc, exc rows uniform, has inh, inh rows uniform], input spikes (B, N_in) int32);
     ``drv`` = (CDF thresholds (R, K), row of each stream, chain and neuron (S, B, N) (-1: no
     drive), jump per count (S,), inhibitory? (S,), keys (S, B)); ``plastic_in`` = (effective
-    weights (1|B, N_in, N) µS, on); ``plastic_rec`` = (effective weights (1|B, N, N), pending
-    jumps (B, N), on); ``rule_*`` the :func:`.kernel_plasticity.bicall_step` tuples.
+    weights (1|B, N, N_in) µS, postsynaptic-major, on); ``plastic_rec`` = (effective weights
+    (1|B, N, N), postsynaptic-major, pending jumps (B, N), on); ``rule_*`` the
+    :func:`.kernel_plasticity.bicall_step` tuples.
     """
     v, g_exc, g_inh, refrac = state
     res, util, last_spike, prev_ids, prev_eff, prev_n = stp
@@ -122,10 +123,9 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
                             row = in_wi[i]
                             for j in range(n):
                                 gib[j] += row[j]
-                    if pin_on:
-                        row = pw[i]
+                    if pin_on:  # column i of the postsynaptic-major weights
                         for j in range(n):
-                            geb[j] += row[j]
+                            geb[j] += pw[j, i]
                 if has_e and uni_e:
                     for j in range(n):
                         geb[j] += sum_e
@@ -134,21 +134,22 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
                         gib[j] += sum_i
             c0 = np.uint64(k) * np.uint64(n)
             for s in range(n_drive):
-                rows_s = dr_row[s, b]
                 kd = dr_keys[s, b]
                 ws = dr_w[s]
-                target = gib if dr_inh[s] != 0 else geb
+                inh = dr_inh[s] != 0
                 for j in range(n):
-                    r = rows_s[j]
+                    r = dr_row[s, b, j]
                     if r < 0:
                         continue
                     x = _uniform53(kd, c0 + np.uint64(j))
-                    thr = dr_thr[r]
                     count = 0
-                    while count < n_cdf and x >= thr[count]:
+                    while count < n_cdf and x >= dr_thr[r, count]:
                         count += 1
                     if count > 0:
-                        target[j] += count * ws
+                        if inh:
+                            gib[j] += count * ws
+                        else:
+                            geb[j] += count * ws
             # the recurrent plastic projection: last step's jumps land, this step's are formed
             if prec_on:
                 pb = pend[b]
@@ -157,10 +158,10 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
                     pb[j] = zero
                 pw = prec_w[b * prec_step]
                 for m in range(prev_n[b]):
-                    row = pw[prev_ids[b, m]]
+                    pre = prev_ids[b, m]
                     eff = prev_eff[b, m]
                     for j in range(n):
-                        pb[j] += eff * row[j]
+                        pb[j] += eff * pw[j, pre]
         # 5. plasticity: reductions over chains, parallel over synapses
         if learn_in:
             bicall_step(spk_in, spiked, rule_in)

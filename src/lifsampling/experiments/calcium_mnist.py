@@ -93,6 +93,7 @@ class MnistConfig:
     batch: int = 16
     seed: int = 0
     device: str = "auto"
+    backend: str = "auto"  # simulate backend: "auto" (kernel where it can), "kernel", "torch"
 
     def rule_params(self) -> BiCaLLParams:
         base = BiCaLLParams(c_d1=self.c_d1, c_d2=self.c_d2, tau_stop_ms=self.tau_stop_ms,
@@ -178,7 +179,7 @@ class CalciumClassifier:
         res = simulate(self.net, duration_ms or cfg.present_ms, chains=images.shape[0],
                        dt_ms=cfg.dt_ms, seed=(cfg.seed << 32) + self._presented,
                        device=self.dev, input=PoissonInput(rates, self.w_inh_in), drive=drive,
-                       plasticity=rules)
+                       plasticity=rules, backend=cfg.backend)
         if learn:
             self.ff = res.plasticity_state[0].synapses
             if self.recurrent:
@@ -218,7 +219,7 @@ def run_mnist(cfg: MnistConfig, data_dir: str | Path | None, out_dir: str | Path
     net = CalciumClassifier(cfg, dev)
     perm_gen = torch.Generator().manual_seed(cfg.seed + 1)
     history = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n_done = 0
     total = cfg.epochs * cfg.n_train
     for _ in range(cfg.epochs):
@@ -233,15 +234,16 @@ def run_mnist(cfg: MnistConfig, data_dir: str | Path | None, out_dir: str | Path
                 if progress:
                     print(f"{n_done}/{total} images, test acc (first 1000) {acc:.3f}, "
                           f"{time.perf_counter() - t0:.0f} s", flush=True)
-    train_time = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    train_time, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t1, c1 = time.perf_counter(), time.process_time()
     acc = evaluate(net, xte_t, yte_t)
-    test_time = time.perf_counter() - t1
+    test_time, test_cpu = time.perf_counter() - t1, time.process_time() - c1
     w_up = (net.ff.w[0] > net.rule.p.theta_bistable).float()
     res = {
         "test_accuracy": acc, "n_test": cfg.n_test, "n_train": cfg.n_train,
         "architecture": cfg.architecture, "train_time_s": round(train_time, 1),
-        "test_time_s": round(test_time, 1), "device": str(dev),
+        "test_time_s": round(test_time, 1), "train_cpu_s": round(train_cpu, 1),
+        "test_cpu_s": round(test_cpu, 1), "device": str(dev), "backend": cfg.backend,
         "torch_threads": torch.get_num_threads(),
         "fraction_weights_up": float(w_up.mean()), "history": history,
         "config": asdict(cfg), "rule": net.rule.describe(),
