@@ -71,6 +71,19 @@ def configure(cls, options: dict[str, str] | None = None, **values: Any):
         fail(head + sep + rest)
 
 
+USER_LOCATION_HELP = "~/.cache/lifsampling, or $LIFSAMPLING_CACHE"
+
+
+def user_location(*parts: str):
+    """Where a command writes when no option names a place: ``<cache>/<parts>`` under the
+    per-user folder of :func:`lifsampling.datasets.cache_dir` (``$LIFSAMPLING_CACHE``, else
+    ``$XDG_CACHE_HOME/lifsampling``, else ``~/.cache/lifsampling``), never the working
+    directory."""
+    from ..datasets import cache_dir
+
+    return cache_dir().joinpath(*parts)
+
+
 def _checked_output(path, kind: str):
     from ..io import check_output_path
 

@@ -206,6 +206,27 @@ def output(name: str, path: Path | None) -> None:
         run.extra_outputs[name] = Path(path)
 
 
+def default_output(value: Path | None, *parts: str, kind: str = "dir",
+                   option: str = "--out", name: str = "out") -> Path:
+    """The path of an output option: ``value`` as given, or, when the option was not given, the
+    per-user location ``user_location(*parts)`` (never the working directory). A default is
+    checked like a given path (a bad one is refused before the run), announced on stderr, and
+    copied into the run directory as ``name``."""
+    from ..io import check_output_path
+    from ._app import fail, user_location
+
+    if value is not None:
+        return value
+    path = user_location(*parts)
+    try:
+        check_output_path(path, kind)
+    except ValueError as exc:
+        fail(f"{option} not given: {exc}")
+    typer.echo(f"{option} not given: writing to {path}", err=True)
+    output(name, path)
+    return path
+
+
 def experiment(name: str, **command_kwargs: Any) -> Callable[[Callable], Callable]:
     """Register ``f`` as the command ``name`` (``app.command``) with the ``--run-dir DIR``
     option. ``f`` itself does not see ``run_dir``; it calls :func:`begin` and :func:`record`."""
@@ -243,4 +264,4 @@ def experiment(name: str, **command_kwargs: Any) -> Callable[[Callable], Callabl
     return decorate
 
 
-__all__ = ["begin", "experiment", "output", "record", "run_root"]
+__all__ = ["begin", "default_output", "experiment", "output", "record", "run_root"]

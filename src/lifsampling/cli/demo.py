@@ -7,24 +7,26 @@ from pathlib import Path
 
 import typer
 
-from ._app import output_dir, print_json
-from ._run import begin, experiment, record
+from ._app import USER_LOCATION_HELP, output_dir, print_json
+from ._run import begin, default_output, experiment, record
 
 
 @experiment("demo")
 def demo(
-    out: Path = typer.Option(Path("lifsampling-demo"), help="folder for figures and results",
-                             callback=output_dir),
+    out: Path = typer.Option(None, help="folder for figures and results (default: demo/ "
+                             f"in {USER_LOCATION_HELP})", callback=output_dir),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto, cpu or cuda"),
     json_out: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
 ) -> None:
-    """Run the demo on built-in data (no download) and write its figures to OUT."""
+    """Run the demo on built-in data (no download) and write its figures to OUT (default: the
+    user cache's demo/ folder, printed)."""
     from ..engine import resolve_device
     from ..experiments.demo import run_demo
     from ..io import write_json
 
     resolve_device(device)
+    out = default_output(out, "demo")
     begin()
     t0 = time.perf_counter()
     result = run_demo(out, seed=seed, device=device)

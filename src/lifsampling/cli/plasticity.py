@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from ._app import fail, output_dir, output_file, parse_floats, print_json
-from ._run import begin, experiment, record
+from ._app import USER_LOCATION_HELP, fail, output_dir, output_file, parse_floats, print_json
+from ._run import begin, default_output, experiment, record
 
 
 @experiment("plasticity-protocol")
@@ -135,10 +135,11 @@ def train_calcium_mnist(
 
 @experiment("plasticity-figures")
 def plasticity_figures(
-    out: Path = typer.Option(Path("out/calcium"), help="folder for the JSON results",
-                             callback=output_dir),
-    figures: Path = typer.Option(Path("docs/figures"), help="folder for the PNG figures",
-                                 callback=output_dir),
+    out: Path = typer.Option(None, help="folder for the JSON results (default: calcium/results/ "
+                             f"in {USER_LOCATION_HELP})", callback=output_dir),
+    figures: Path = typer.Option(None, help="folder for the PNG figures (default: calcium/"
+                                 f"figures/ in {USER_LOCATION_HELP}; the docs' figures: "
+                                 "--figures docs/figures)", callback=output_dir),
     reps: int = typer.Option(100, help="repetitions per protocol condition"),
     correlation: bool = typer.Option(True, help="also run the correlated-spiking experiment"),
     duration_ms: float = typer.Option(2_000.0, help="correlation: simulated time per run"),
@@ -150,6 +151,8 @@ def plasticity_figures(
 
     if reps <= 0 or duration_ms <= 0:
         fail("--reps and --duration-ms must be > 0")
+    out = default_output(out, "calcium", "results")
+    figures = default_output(figures, "calcium", "figures", option="--figures", name="figures")
     begin()
     res = run_all(out, reps=reps, device=device, figures=figures)
     summary = {"protocols_wall_s": res["wall_s"]}
@@ -175,6 +178,7 @@ def plasticity_figures(
     else:
         for k, v in summary.items():
             typer.echo(f"{k}: {v}")
+        typer.echo(f"results in {out}/, figures in {figures}/")
 
 
 def _cuda() -> bool:

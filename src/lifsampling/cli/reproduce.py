@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, print_json
+from ._app import USER_LOCATION_HELP, app, fail, print_json
+from ._run import default_output
 
 
 def _fmt(x) -> str:
@@ -24,7 +25,8 @@ def reproduce(
                                "(seconds; detects breakage, not the headline's precision)"),
     seeds: int = typer.Option(None, "--seeds", help="independent seeds (default: the claim's, "
                               ">= 10 in the full run where seeds apply)"),
-    out: Path = typer.Option(Path("runs"), "--out", help="directory for the run directories"),
+    out: Path = typer.Option(None, "--out", help="directory for the run directories (default: "
+                             f"runs/ in {USER_LOCATION_HELP})"),
     json_out: bool = typer.Option(False, "--json", help="print the summary (or list) as JSON"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:k"),
 ) -> None:
@@ -55,6 +57,7 @@ def reproduce(
         fail(f"unknown claim {claim!r}; choose one of {', '.join(registry)}")
     if seeds is not None and seeds < 1:
         fail(f"--seeds must be >= 1, got {seeds}")
+    out = default_output(out, "runs")
     try:
         config = ClaimConfig(quick=quick, seeds=seeds, out_dir=out, device=device,
                              progress=not json_out)

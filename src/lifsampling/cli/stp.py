@@ -7,9 +7,19 @@ from pathlib import Path
 import typer
 
 from . import _rbm
-from ._app import compute, configure, fail, output_dir, output_file, parse_floats, print_json
+from ._app import (
+    USER_LOCATION_HELP,
+    compute,
+    configure,
+    fail,
+    output_dir,
+    output_file,
+    parse_floats,
+    print_json,
+    user_location,
+)
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
-from ._run import begin, experiment, output, record
+from ._run import begin, default_output, experiment, output, record
 
 # config fields whose option is not --field-name
 _OPTIONS = {"n_samples": "--samples", "U_values": "--U", "tau_values": "--tau-rec-ms",
@@ -112,8 +122,8 @@ def stp_mixing_cmd(
                                     "`lifsampling fidelity --save-correction` (spiking samplers)"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
-    out: Path = typer.Option(Path("out/stp/mixing"), "--out", help="folder for results",
-                             callback=output_dir),
+    out: Path = typer.Option(None, "--out", help="folder for results (default: stp/mixing/ in "
+                             f"{USER_LOCATION_HELP})", callback=output_dir),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """LIF+STP, LIF, Gibbs, AST and PT on one RBM: quality and mixing at equal samples and
@@ -128,6 +138,7 @@ def stp_mixing_cmd(
     corr = load_correction(correction) if correction is not None else None
     rbm, _ = _rbm.mnist_model(model)
     cal = _rbm.calibration(calibration)
+    out = default_output(out, "stp", "mixing")
     begin(cfg)
     res = run_mixing(rbm, cal, cfg, out_dir=out, log=_log_row(json_out),
                      progress=not json_out, correction=corr)
@@ -153,7 +164,8 @@ def stp_sweep_cmd(
     seed: int = typer.Option(0, "--seed"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
-    out: Path = typer.Option(Path("out/stp/sweep"), "--out", callback=output_dir),
+    out: Path = typer.Option(None, "--out", callback=output_dir, help="folder for results "
+                             f"(default: stp/sweep/ in {USER_LOCATION_HELP})"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Sweep U_SE x tau_rec: confident switches, ISL and mean pixel as heat maps."""
@@ -165,18 +177,22 @@ def stp_sweep_cmd(
                     chains=chains, pilot_ms=pilot_ms, seed=seed, device=device)
     rbm, _ = _rbm.mnist_model(model)
     cal = _rbm.calibration(calibration)
+    out = default_output(out, "stp", "sweep")
     begin(cfg)
     res = run_sweep(rbm, cal, cfg, out_dir=out,
                     log=None if json_out else lambda r: typer.echo(str(r), err=True))
     record(res)
     if json_out:
         print_json(res)
+    else:
+        typer.echo(f"results and heat maps in {out}/")
 
 
 @experiment("stp-imbalance")
 def stp_imbalance_cmd(
-    model: Path = typer.Option(Path("out/stp/rbm_mnist_500_imbalanced.npz"), "--model",
-                               help="imbalanced RBM; trained (digits 5-9 at 10%) if missing"),
+    model: Path = typer.Option(None, "--model", help="imbalanced RBM; trained (digits 5-9 at "
+                               "10%) and written there if missing (default: models/"
+                               f"rbm_mnist_500_imbalanced.npz in {USER_LOCATION_HELP})"),
     calibration: str = CAL_OPT,
     samples: int = typer.Option(500, "--samples"),
     chains: int = typer.Option(4, "--chains"),
@@ -188,7 +204,8 @@ def stp_imbalance_cmd(
     seeds: str = SEEDS_OPT,
     device: str = DEV_OPT,
     threads: int = THR_OPT,
-    out: Path = typer.Option(Path("out/stp/imbalance"), "--out", callback=output_dir),
+    out: Path = typer.Option(None, "--out", callback=output_dir, help="folder for results "
+                             f"(default: stp/imbalance/ in {USER_LOCATION_HELP})"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """TV distance of the class histogram to the training proportions (and the other
@@ -201,7 +218,15 @@ def stp_imbalance_cmd(
                     tau_rec_ms=tau_rec_ms, samplers=_names(samplers), seeds=_seeds(seeds),
                     device=device, epochs=epochs, train_seed=seed)
     cal = _rbm.calibration(calibration)
-    begin(cfg)
+    if model is None:
+        model = user_location("models", "rbm_mnist_500_imbalanced.npz")
+        if model.is_file():
+            typer.echo(f"--model not given: using {model}", err=True)
+        else:
+            model = default_output(None, "models", "rbm_mnist_500_imbalanced.npz",
+                                   kind="file", option="--model", name="model")
+    out = default_output(out, "stp", "imbalance")
+    begin(cfg, model=model)
     output("model", model)  # copied when this run trains it
     rbm, props = train_imbalanced(model, epochs=cfg.epochs, seed=cfg.train_seed)
     res = run_imbalance(rbm, props, cal, cfg, out_dir=out, log=_log_row(json_out),
@@ -216,3 +241,4 @@ def stp_imbalance_cmd(
         for name, d in res["class_histogram_vs_training"]["equal_samples"].items():
             tv = d["tv"]
             typer.echo(f"{name}: TV {tv['mean']:.3f} (95 % {tv['ci95']})")
+        typer.echo(f"results and figures in {out}/ (model {model})")

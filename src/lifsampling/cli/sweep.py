@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, output_dir, print_json
+from ._app import USER_LOCATION_HELP, app, fail, output_dir, print_json
+from ._run import default_output
 
 
 def _fmt(x) -> str:
@@ -60,8 +61,9 @@ def sweep(
     workers: int = typer.Option(None, "--workers", help="worker processes of the local "
                                 "cluster, 1 thread each (default: the CPU count, at most the "
                                 "number of tasks)"),
-    out: Path = typer.Option(Path("runs"), "--out", callback=output_dir,
-                             help="directory in which the sweep directory is made"),
+    out: Path = typer.Option(None, "--out", callback=output_dir,
+                             help="directory in which the sweep directory is made (default: "
+                             f"runs/ in {USER_LOCATION_HELP})"),
     json_out: bool = typer.Option(False, "--json", help="print the summary (sweep.json) as "
                                   "JSON instead of the table"),
 ) -> None:
@@ -82,6 +84,7 @@ def sweep(
         if workers is not None:
             fail("--workers sets up a local cluster; a scheduler given by --scheduler has its "
                  "own workers")
+    out = default_output(out, "runs")
     check_out_dir(out)
     summary = run_sweep(parsed, out, scheduler=scheduler, workers=workers,
                         progress=not json_out)

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import typer
 
-from ._app import compute, configure, fail, output_dir, output_file, parse_floats, print_json
-from ._run import begin, experiment, output, record
+from ._app import (
+    USER_LOCATION_HELP,
+    compute,
+    configure,
+    fail,
+    output_dir,
+    output_file,
+    parse_floats,
+    print_json,
+)
+from ._run import begin, default_output, experiment, record
 
 
 def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
@@ -232,7 +241,8 @@ def tempering_study_cmd(
                                      "the fast-membrane neuron)"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
     out: Path = typer.Option(None, "--out", help="folder for per-seed runs and study.json "
-                             "(default out/tempering/study; --quick out/tempering/quick); "
+                             "(default: tempering/study/, --quick tempering/quick/, in "
+                             f"{USER_LOCATION_HELP}); "
                              "finished per-seed files there are reused", callback=output_dir),
     plot: Path = typer.Option(None, "--plot", help="figure (PNG): heat maps over frequency x "
                               "peak temperature, or means per condition", callback=output_file),
@@ -279,11 +289,10 @@ def tempering_study_cmd(
         fail(str(exc))
     if model is not None and not model.is_file():
         fail(f"model file not found: {model}")
-    out = out or Path("out/tempering/quick" if quick else "out/tempering/study")
+    out = default_output(out, "tempering", "quick" if quick else "study")
 
     compute()
     begin(cfg)
-    output("out", out)
     res = ts.run(cfg, out, progress=lambda s: typer.echo(s, err=True))
     if plot:
         ts.plot(res, plot)
