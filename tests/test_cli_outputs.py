@@ -68,7 +68,7 @@ def test_stp_sweep_and_report_write_into_the_user_location(places, model, monkey
                          "--pilot-ms", "20", "--device", "cpu", "--threads", "1",
                          "--run-dir", work.parent / "runs")
     assert code == 0, err
-    assert f"--out not given: writing to {cache / 'stp' / 'sweep'}" in err
+    assert f"--out not given: wrote to {cache / 'stp' / 'sweep'}" in err
     assert f"results and heat maps in {cache / 'stp' / 'sweep'}/" in out
     assert files(cache) == ["stp/sweep/stp_sweep.json", "stp/sweep/stp_sweep.png"]
     assert files(work) == []
@@ -78,7 +78,7 @@ def test_stp_sweep_and_report_write_into_the_user_location(places, model, monkey
     code, out, err = cli(monkeypatch, capsys, "report", run)
     assert code == 0, err
     page = cache / "reports" / "report.html"
-    assert f"--out not given: writing to {page}" in err and out.startswith(str(page))
+    assert f"--out not given: wrote to {page}" in err and out.startswith(str(page))
     assert page.read_text().count("stp-sweep") >= 1
     assert files(work) == []
     code, _, err = cli(monkeypatch, capsys, "report", run, "--out", "here.html")  # asked for
@@ -164,14 +164,14 @@ def test_long_commands_resolve_their_default_folders(places, model, tmp_path, mo
         assert code == 0, (name, err)
         assert seen[name] == folder, name
         assert (folder / "marker.txt").read_text() == name
-        assert f"--out not given: writing to {folder}" in err, (name, err)
+        assert f"--out not given: wrote to {folder}" in err, (name, err)
         json.loads(out)  # stdout stays the JSON alone
         assert files(work) == [], name
     default_model = cache / "models" / "rbm_mnist_500_imbalanced.npz"
     assert trained == [default_model] and default_model.is_file()
     # a second run finds the model in the user location and says so
     code, _, err = cli(monkeypatch, capsys, *commands["stp-imbalance"][0])
-    assert code == 0 and f"--model not given: using {default_model}" in err
+    assert code == 0 and f"--model not given: used {default_model}" in err
     assert trained == [default_model] * 2  # loaded from the same path the second time
     assert files(work) == []
 

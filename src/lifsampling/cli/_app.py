@@ -31,6 +31,15 @@ def fail(message: str) -> NoReturn:
     raise UserError(message)
 
 
+_NOTES: list[str] = []
+
+
+def note(message: str) -> None:
+    """A line for stderr once the command has succeeded (e.g. where a default output went); a
+    refused or failed command prints only its one ``error:`` line."""
+    _NOTES.append(message)
+
+
 def parse_floats(text: str, option: str) -> tuple[float, ...]:
     """A non-empty comma-separated list of finite numbers from option ``option``."""
     try:
@@ -133,6 +142,7 @@ def _to_builtin(x: Any) -> Any:
 
 def run() -> None:
     """Entry point: user errors become ``error: <message>`` on stderr and exit status 2."""
+    _NOTES.clear()
     try:
         # outside standalone mode typer turns Ctrl-C (and typer.Exit) into a returned exit code
         code = app(standalone_mode=False)
@@ -140,6 +150,8 @@ def run() -> None:
             if code == 130:
                 typer.echo("interrupted", err=True)
             sys.exit(code)
+        for line in _NOTES:
+            typer.echo(line, err=True)
     except (UserError, ValueError, FileNotFoundError, MemoryError, KeyError,
             OverflowError) as exc:
         msg = exc.args[0] if exc.args else type(exc).__name__

@@ -210,10 +210,10 @@ def default_output(value: Path | None, *parts: str, kind: str = "dir",
                    option: str = "--out", name: str = "out") -> Path:
     """The path of an output option: ``value`` as given, or, when the option was not given, the
     per-user location ``user_location(*parts)`` (never the working directory). A default is
-    checked like a given path (a bad one is refused before the run), announced on stderr, and
-    copied into the run directory as ``name``."""
+    checked like a given path (a bad one is refused before the run), named on stderr when the
+    command has succeeded, and copied into the run directory as ``name``."""
     from ..io import check_output_path
-    from ._app import fail, user_location
+    from ._app import fail, note, user_location
 
     if value is not None:
         return value
@@ -222,7 +222,7 @@ def default_output(value: Path | None, *parts: str, kind: str = "dir",
         check_output_path(path, kind)
     except ValueError as exc:
         fail(f"{option} not given: {exc}")
-    typer.echo(f"{option} not given: writing to {path}", err=True)
+    note(f"{option} not given: wrote to {path}")
     output(name, path)
     return path
 

@@ -12,6 +12,7 @@ from ._app import (
     compute,
     configure,
     fail,
+    note,
     output_dir,
     output_file,
     parse_floats,
@@ -221,7 +222,7 @@ def stp_imbalance_cmd(
     if model is None:
         model = user_location("models", "rbm_mnist_500_imbalanced.npz")
         if model.is_file():
-            typer.echo(f"--model not given: using {model}", err=True)
+            note(f"--model not given: used {model}")
         else:
             model = default_output(None, "models", "rbm_mnist_500_imbalanced.npz",
                                    kind="file", option="--model", name="model")
