@@ -105,7 +105,8 @@ def test_evaluate_results_equal_its_json_and_config_holds_the_model_sha(model, t
     assert -200.0 < printed["test_log_likelihood"] < 0.0  # nats per image: a real number
     assert cfg["inputs"]["model"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert cfg["inputs"]["model"]["bytes"] == path.stat().st_size
-    assert cfg["parameters"]["ais_runs"] == 4 and cfg["seeds"] == {"seed": 3}
+    assert cfg["parameters"]["ais_runs"] == 4 and cfg["seeds"] == {"seed": 3, "config.seed": 3}
+    assert cfg["config"] == {"data": "builtin", "ais_runs": 4, "ais_betas": 50, "seed": 3}
     assert not (run / "error.json").exists()
 
     # lifsampling report renders the command's directory with the results' numbers
@@ -134,6 +135,8 @@ def test_sample_copies_the_samples_and_records_the_class_switches(model, tmp_pat
     res = json.loads((run / "results.json").read_text())["results"]
     meta = json.loads(str(read_npz(tmp_path / "s.npz")["meta"]))
     assert res["n"] == meta["n"] == 30 and res["chains"] == 2 and res["seed"] == 1
+    cfg = json.loads((run / "config.json").read_text())["config"]  # the SampleConfig
+    assert (cfg["sampler"], cfg["n"], cfg["chains"], cfg["seed"]) == ("gibbs", 30, 2, 1)
     assert res["class_switches_per_1000"] >= 0.0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import compute, fail, output_file, print_json
+from ._app import compute, configure, fail, output_file, print_json
 from ._run import begin, experiment, record
 
 
@@ -31,17 +31,9 @@ def _device(name: str):
 
 def _classification_data(data: str, binarization: str, seed: int):
     """(v_train (n, 794), x_test, y_test, provenance) as torch tensors."""
-    import torch
+    from ..experiments.classical_rbm import classification_data
 
-    from ..datasets import binarize, load_mnist, with_labels
-
-    ds = load_mnist(data)
-    xtr = binarize(ds.x_train, binarization, seed=seed)
-    xte = binarize(ds.x_test, binarization, seed=seed + 1)
-    prov = dict(ds.provenance, binarization=binarization, binarization_seed=seed,
-                n_train=int(len(ds.y_train)), n_test=int(len(ds.y_test)))
-    return (torch.from_numpy(with_labels(xtr, ds.y_train)), torch.from_numpy(xte),
-            torch.from_numpy(ds.y_test), prov)
+    return classification_data(data, binarization, seed)
 
 
 @experiment("train-rbm")
@@ -109,14 +101,6 @@ def _load_model(path: Path):
     return load_rbm(path)
 
 
-def _check_mnist_model(rbm, path: Path) -> None:
-    from ..datasets import N_PIXELS
-
-    if rbm.n_pixels != N_PIXELS:
-        fail(f"model {path} has {rbm.n_visible} visible units ({rbm.n_labels} labels); "
-             f"MNIST needs {N_PIXELS} pixels (+ label units)")
-
-
 @experiment("evaluate")
 def evaluate_cmd(
     model: Path = typer.Argument(..., help="model file (npz) from train-rbm"),
@@ -129,50 +113,32 @@ def evaluate_cmd(
     threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Test accuracy of the label units, AIS log Z and the average test log-likelihood."""
-    import torch
-
-    from ..boltzmann.ais import ais_log_z, average_log_likelihood
-    from ..boltzmann.train import classification_accuracy
+    from ..experiments.classical_rbm import (
+        EvaluateConfig,
+        check_mnist_model,
+        evaluate,
+        evaluation_data,
+    )
 
     _threads(threads)
-    if ais_runs < 1 or ais_betas < 3:
-        fail("--ais-runs must be >= 1 and --ais-betas >= 3")
+    cfg = configure(EvaluateConfig, data=data, ais_runs=ais_runs, ais_betas=ais_betas,
+                    seed=seed)
     rbm, header = _load_model(model)
-    _check_mnist_model(rbm, model)
-    binarization = header.get("data", {}).get("binarization", "threshold")
-    bin_seed = int(header.get("data", {}).get("binarization_seed", 0))
-    v, xte, yte, prov = _classification_data(data, binarization, bin_seed)
-    begin()
-    t0 = time.perf_counter()
-    acc = classification_accuracy(rbm, xte, yte) if rbm.n_labels == 10 else None
-    v_base = v if rbm.n_labels == 10 else v[:, : rbm.n_visible]
-    ais = ais_log_z(rbm, n_runs=ais_runs, betas=ais_betas, v_data=v_base, seed=seed,
-                    progress=not as_json)
-    r64 = rbm.to(dtype=torch.float64)
-    ll = average_log_likelihood(r64, xte.double(), ais.log_z, marginalize_labels=True) \
-        if rbm.n_labels else average_log_likelihood(r64, xte.double(), ais.log_z)
-    result = {"accuracy": acc, "log_z": ais.log_z, "test_log_likelihood": ll}
-    if rbm.n_labels:
-        from ..datasets import with_labels
-
-        vt = torch.from_numpy(with_labels(xte.numpy(), yte.numpy())).double()
-        result["test_log_likelihood_joint"] = average_log_likelihood(r64, vt, ais.log_z)
-    result.update({
-        "log_z_lower": ais.log_z_lower, "log_z_upper": ais.log_z_upper,
-        "log_w_std": ais.log_w_std, "ais_runs": ais.n_runs, "ais_betas": ais.n_betas,
-        "n_test": int(len(yte)), "data": prov["source"], "binarization": binarization,
-        "model": str(model), "wall_s": time.perf_counter() - t0,
-        "units": "nats per test image; test_log_likelihood sums out the label units",
-    })
+    check_mnist_model(rbm, model)
+    test_data = evaluation_data(header, cfg)
+    begin(cfg)
+    result = evaluate(rbm, test_data, cfg, progress=not as_json)
+    result["model"] = str(model)
     record(result)
     if as_json:
         print_json(result)
     else:
-        if acc is not None:
-            typer.echo(f"accuracy            {acc:.4f}")
-        typer.echo(f"log Z (AIS)         {ais.log_z:.3f}  [{ais.log_z_lower:.3f}, "
-                   f"{ais.log_z_upper:.3f}]  ({ais.n_runs} runs, {ais.n_betas} betas)")
-        typer.echo(f"test log-likelihood {ll:.3f} nats/image")
+        if result["accuracy"] is not None:
+            typer.echo(f"accuracy            {result['accuracy']:.4f}")
+        typer.echo(f"log Z (AIS)         {result['log_z']:.3f}  [{result['log_z_lower']:.3f}, "
+                   f"{result['log_z_upper']:.3f}]  ({result['ais_runs']} runs, "
+                   f"{result['ais_betas']} betas)")
+        typer.echo(f"test log-likelihood {result['test_log_likelihood']:.3f} nats/image")
 
 
 @experiment("sample")
@@ -193,55 +159,29 @@ def sample_cmd(
 ) -> None:
     """Draw samples from a model with Gibbs, AST or PT; writes visible and hidden states."""
     import numpy as np
-    import torch
 
-    from ..boltzmann.samplers import SAMPLERS, get_sampler
+    from ..experiments.classical_rbm import SampleConfig, initial_states
+    from ..experiments.classical_rbm import sample as draw
     from ..io import write_npz
 
     _threads(threads)
-    if sampler not in SAMPLERS:
-        fail(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if n <= 0 or chains <= 0:
-        fail(f"--n and --chains must be positive, got {n} and {chains}")
-    if burn_in < 0:
-        fail(f"--burn-in must be >= 0, got {burn_in}")
-    if not 0 <= beta_min < 1 or n_betas < 2:
-        fail("--beta-min must be in [0, 1) and --n-betas >= 2")
+    cfg = configure(SampleConfig, sampler=sampler, n=n, chains=chains, burn_in=burn_in,
+                    beta_min=beta_min, n_betas=n_betas, init=init, data=data, seed=seed)
     if out.suffix != ".npz":
         fail(f"--out must end in .npz, got {out}")
     rbm, header = _load_model(model)
-    opts = {"burn_in": burn_in}
-    if sampler != "gibbs":
-        opts["betas"] = torch.linspace(1.0, beta_min, n_betas)
-    s = get_sampler(sampler, **opts)
-    x0 = None
-    if init == "data":
-        v, _xte, _yte, _prov = _classification_data(
-            data, header.get("data", {}).get("binarization", "threshold"), 0)
-        if v.shape[1] != rbm.n_visible:
-            fail(f"--init data: data has {v.shape[1]} units, the model {rbm.n_visible}")
-        x0 = v[:chains].to(rbm.dtype)
-    elif init != "random":
-        fail(f"--init must be 'random' or 'data', got {init!r}")
-    begin()
-    t0 = time.perf_counter()
-    states = s.sample(rbm, n, chains=chains, seed=seed, init=x0)
-    wall = time.perf_counter() - t0
-    vis = states[..., : rbm.n_visible].to(torch.uint8).numpy()
-    hid = states[..., rbm.n_visible:].to(torch.uint8).numpy()
-    info = {k: v for k, v in s.info.items() if k != "log_weights"}
+    x0 = initial_states(rbm, header, cfg)
+    begin(cfg)
+    res = draw(rbm, cfg, x0)
     meta = {"model": str(model), "sampler": sampler, "n": n, "chains": chains, "seed": seed,
-            "burn_in": burn_in, "init": init, "wall_s": wall, "info": info,
+            "burn_in": burn_in, "init": init, "wall_s": res["wall_s"], "info": res["info"],
             "layout": "visible (chains, n, n_visible) then hidden (chains, n, n_hidden), uint8"}
-    write_npz(out, visible=vis, hidden=hid, meta=np.array(json.dumps(meta, default=str)))
-    msg = f"wrote {out}: {chains} x {n} samples with {sampler} in {wall:.1f} s"
+    write_npz(out, visible=res["visible"], hidden=res["hidden"],
+              meta=np.array(json.dumps(meta, default=str)))
+    msg = f"wrote {out}: {chains} x {n} samples with {sampler} in {res['wall_s']:.1f} s"
     summary = {**meta, "out": str(out)}
-    if rbm.n_labels:
-        from ..metrics import class_switches
-
-        pix = torch.from_numpy(vis[..., : rbm.n_pixels]).reshape(-1, rbm.n_pixels)
-        labels = rbm.classify(pix).reshape(chains, n)
-        switches = class_switches(labels)
+    if "class_switches_per_1000" in res:
+        switches = res["class_switches_per_1000"]
         summary["class_switches_per_1000"] = switches
         msg += f"; class switches/1000 (RBM label units): {switches:.1f}"
     record(summary)

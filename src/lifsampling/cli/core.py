@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import typer
 
-from ._app import app, configure, fail, output_file, print_json
+from ._app import app, configure, output_file, print_json
 from ._run import begin, experiment, record
 
 
@@ -55,36 +54,16 @@ def calibrate(
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Measure the activation function p(z=1) vs the leak potential and fit a logistic."""
-    from dataclasses import replace
+    from ..experiments.calibrate_neuron import CalibrateConfig
+    from ..experiments.calibrate_neuron import run as run_calibration
 
-    from ..calibrate import calibrate as run_calibration
-    from ..calibrate import calibrate_couplings
-    from ..params import NEURON_PRESETS, NOISE_PRESETS
-
-    if preset not in NEURON_PRESETS:
-        fail(f"unknown preset {preset!r}; choose one of {', '.join(NEURON_PRESETS)}")
-    if points < 5:
-        fail(f"--points must be >= 5, got {points}")
-    if not (duration_ms > 0 and math.isfinite(duration_ms)):
-        fail(f"--duration-ms must be a finite number > 0, got {duration_ms}")
-    if chains < 1:
-        fail(f"--chains must be >= 1, got {chains}")
-    if (low_mv is None) != (high_mv is None):
-        fail("give both --low-mv and --high-mv, or neither")
-    if low_mv is not None and not low_mv < high_mv:
-        fail(f"empty leak-potential range [{low_mv}, {high_mv}] mV")
+    cfg = configure(CalibrateConfig, {"low_mV": "--low-mv", "high_mV": "--high-mv"},
+                    preset=preset, rate_hz=rate_hz, points=points, duration_ms=duration_ms,
+                    chains=chains, low_mV=low_mv, high_mV=high_mv, couplings=couplings,
+                    seed=seed, device=device)
     _check_device(device)
-    noise = NOISE_PRESETS[preset]
-    if rate_hz is not None:
-        if rate_hz < 0:
-            fail(f"--rate-hz must be >= 0, got {rate_hz}")
-        noise = replace(noise, rate_exc_hz=rate_hz, rate_inh_hz=rate_hz)
-    rng = None if low_mv is None else (low_mv, high_mv)
-    begin({"neuron": NEURON_PRESETS[preset], "noise": noise, "e_leak_range_mV": rng})
-    cal = run_calibration(NEURON_PRESETS[preset], noise, e_leak_range_mV=rng, points=points,
-                          duration_ms=duration_ms, chains=chains, seed=seed, device=device)
-    if couplings:
-        cal = calibrate_couplings(cal, seed=seed + 1, device=device)
+    begin(cfg.describe())
+    cal = run_calibration(cfg)
     if out is not None:
         cal.save(out)
     if plot is not None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import typer
@@ -21,20 +20,6 @@ from ._app import (
 from ._run import begin, default_output, experiment, record
 
 
-def _check_rhythm(mean_hz: float, amplitude_hz: float, frequency_hz: float):
-    from ..experiments.tempering_mnist import Rhythm
-
-    r = Rhythm(mean_hz, amplitude_hz, frequency_hz)
-    try:
-        r.validate()
-    except ValueError as exc:
-        fail(str(exc))
-    if not r.oscillating:
-        fail("--frequency-hz and --amplitude-hz must both be > 0 for an oscillation "
-             "(the constant-noise baseline runs automatically)")
-    return r
-
-
 @experiment("tempering")
 def tempering(
     model: Path = typer.Argument(..., help="classification RBM file (npz, from train-rbm)"),
@@ -49,10 +34,10 @@ def tempering(
     baselines: bool = typer.Option(True, help="also constant noise (same mean), Gibbs, AST"),
     init_from_data: bool = typer.Option(True, help="start all chains from training images "
                                         "(the ISL is measured on test images)"),
-    calibration: Path = typer.Option(None, help="calibration JSON whose neuron, noise weights "
-                                     "and coupling scales are used (default: the RBM network's "
-                                     "fast-membrane calibration, spiking_rbm."
-                                     "default_calibration)"),
+    calibration: str = typer.Option(None, help="calibration whose neuron, noise weights and "
+                                    "coupling scales are used: a shipped preset (sbs-tutorial, "
+                                    "fast-membrane) or the path of a calibration JSON "
+                                    "(default: fast-membrane)"),
     temperature_map: Path = typer.Option(None, help="u0/alpha vs rate map JSON (default: HCS "
                                          "theory anchored to the calibration at its rate)"),
     grid: Path = typer.Option(None, help="write a sample grid over one cycle here (PNG)",
@@ -66,56 +51,31 @@ def tempering(
     """Run the spiking RBM under a sinusoidal balanced background, read samples in the troughs
     (mapped with the trough rate's calibration) and compare mixing and quality with constant
     noise of the same mean rate, Gibbs and AST at the same budget."""
-    if frequency_hz is not None and frequency_hz < 0:
-        fail(f"--frequency-hz must be >= 0, got {frequency_hz}")
-    if amplitude_hz < 0:
-        fail(f"--amplitude-hz must be >= 0, got {amplitude_hz}")
-    mean = 3000.0 + amplitude_hz if mean_hz is None else mean_hz
-    rhythm = _check_rhythm(mean, amplitude_hz, frequency_hz)
-    if not (duration_ms > 0 and math.isfinite(duration_ms)):
-        fail(f"--duration-ms must be > 0, got {duration_ms}")
-    if duration_ms * frequency_hz < 1000.0:
-        fail(f"--duration-ms {duration_ms:g} is shorter than one period "
-             f"({1000 / frequency_hz:g} ms)")
-    if chains < 1:
-        fail(f"--chains must be >= 1, got {chains}")
-    if not read_t >= 1.0:
-        fail(f"--read-t must be >= 1, got {read_t}")
+    from ..boltzmann.train import load_rbm
+    from ..experiments import tempering_compare as tc
+    from ..io import write_json
+
+    cfg = configure(tc.TemperingConfig, {"read_T": "--read-t"}, frequency_hz=frequency_hz,
+                    amplitude_hz=amplitude_hz, mean_hz=mean_hz, duration_ms=duration_ms,
+                    chains=chains, read_T=read_t, compensate=compensate, baselines=baselines,
+                    init_from_data=init_from_data, calibration=calibration,
+                    temperature_map=None if temperature_map is None else str(temperature_map),
+                    seed=seed, device=device)
     if not model.is_file():
         fail(f"model file {model} not found")
-
-
-    from ..boltzmann.train import load_rbm
-    from ..calibration import Calibration
-    from ..experiments import tempering_mnist as tm
-    from ..io import write_json
-    from ..spiking_rbm import default_calibration
-    from ..temperature import TemperatureMap, theory_temperature_map
-
-    compute()
+    compute(device=cfg.device)
     rbm, _ = load_rbm(model)
     if rbm.n_labels == 0 or rbm.n_pixels != 784:
         fail(f"{model} is not an MNIST classification RBM (784 pixels + labels)")
-    base = Calibration.load(calibration) if calibration else default_calibration()
-    if temperature_map:
-        tmap = TemperatureMap.load(temperature_map)
-    else:
-        peak = rhythm.mean_hz + rhythm.amplitude_hz
-        cal_rate = float(base.noise.rates_at(0.0)[0])
-        rates = sorted({rhythm.trough_hz, rhythm.mean_hz, peak, 0.5 * (rhythm.trough_hz + peak),
-                        cal_rate})
-        tmap = theory_temperature_map(rates, reference_rate_hz=rhythm.trough_hz,
-                                      neuron=base.neuron, noise=base.noise)
-        tmap = tmap.anchored(cal_rate, base.u0_mV, base.alpha_mV)
-    begin({"rhythm": rhythm})
-    res = tm.compare(rbm, tmap, base, rhythm, duration_ms=duration_ms, chains=chains, seed=seed,
-                     read_T=read_t, compensate=compensate, baselines=baselines,
-                     init_from_data=init_from_data, device=device,
-                     progress=None if json_out else lambda s: typer.echo(s, err=True))
+    base = tc.load_calibration(cfg)
+    tmap = tc.temperature_map(cfg, base)
+    rhythm = cfg.rhythm
+    begin(cfg)
+    res = tc.run(rbm, base, tmap, cfg,
+                 progress=None if json_out else lambda s: typer.echo(s, err=True))
     osc = res.pop("_oscillation_run")
     if grid:
-        tm.plot_sample_grid(osc["all_visible"][0], osc["all_times_ms"], rhythm, grid,
-                            tmap=tmap.with_reference(rhythm.trough_hz))
+        tc.plot_grid(osc, cfg, tmap, grid)
         res["grid"] = str(grid)
     if out:
         write_json(out, res)
@@ -237,8 +197,9 @@ def tempering_study_cmd(
                                  "(default 1.02)"),
     data: str = typer.Option(None, "--data", help="reference images: auto, builtin, mnist or a "
                              "folder (default auto; --quick builtin)"),
-    calibration: Path = typer.Option(None, "--calibration", help="calibration JSON (default: "
-                                     "the fast-membrane neuron)"),
+    calibration: str = typer.Option(None, "--calibration", help="calibration: a shipped preset "
+                                    "(sbs-tutorial, fast-membrane) or the path of a "
+                                    "calibration JSON (default: fast-membrane)"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
     out: Path = typer.Option(None, "--out", help="folder for per-seed runs and study.json "
                              "(default: tempering/study/, --quick tempering/quick/, in "
@@ -279,9 +240,10 @@ def tempering_study_cmd(
         if value is not None:
             changes[name] = value
     if calibration is not None:
-        if not calibration.is_file():
-            fail(f"calibration file not found: {calibration}")
-        changes["calibration"] = str(calibration)
+        from ..calibration import load_calibration
+
+        load_calibration(calibration)  # an unknown name or a bad file is refused here
+        changes["calibration"] = calibration
     cfg = replace(cfg, **changes)
     try:
         cfg.validate()

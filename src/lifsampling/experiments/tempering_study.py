@@ -169,7 +169,8 @@ class TemperingStudyConfig:
     ``duration_ms / 10 ms`` sweeps. ``read_T``: trough read-out threshold on T(t).
     ``data``/``n_test``: the reference images of the metrics (``comparison.evaluation_data``);
     ``isl_samples``: the fixed-bandwidth ISL's sample count per seed. ``calibration``: a
-    calibration JSON (None: ``spiking_rbm.default_calibration``). STP: ``stp_U``,
+    shipped preset name or a calibration JSON (``calibration.load_calibration``; None:
+    ``spiking_rbm.default_calibration``). STP: ``stp_U``,
     ``stp_tau_rec_ms`` (ms), renormalised on a ``stp_pilot_ms`` pilot. ``backend``/``device``:
     the engine's.
     """
@@ -307,11 +308,11 @@ def _digest(*arrays) -> str:
 
 
 def _calibration(config: TemperingStudyConfig):
-    from ..calibration import Calibration
+    from ..calibration import load_calibration
     from ..spiking_rbm import default_calibration
 
     return default_calibration() if config.calibration is None else \
-        Calibration.load(config.calibration)
+        load_calibration(config.calibration)
 
 
 def temperature_map(base):
