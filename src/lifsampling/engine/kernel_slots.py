@@ -55,7 +55,9 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
     w_lo, w_hi), ``records`` = (spike_counts, on_steps, z_out, joint, spk_step, spk_id, spk_n),
     ``scratch`` = (spiked, z, uniforms exc, uniforms inh, flag), all (B, N). Slots:
     ``inp`` = (thresholds (1|B, N_in) int64, keys (B,), fixed exc and inh weights (N_in, N),
-    flags [has exc, exc rows uniform, has inh, inh rows uniform], input spikes (B, N_in) int32);
+    flags [has exc, exc rows uniform, has inh, inh rows uniform], input spikes (B, N_in) int32,
+    the sources with a rate > 0 (1|B, N_in) and their counts, this step's spiking sources
+    (B, N_in) and their counts);
     ``drv`` = (CDF thresholds (R, K), row of each stream, chain and neuron (S, B, N) (-1: no
     drive), jump per count (S,), inhibitory? (S,), keys (S, B)); ``plastic_in`` = (effective
     weights (1|B, N, N_in) µS, postsynaptic-major, on); ``plastic_rec`` = (effective weights
@@ -65,7 +67,7 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
     v, g_exc, g_inh, refrac = state
     res, util, last_spike, prev_ids, prev_eff, prev_n = stp
     spiked, zs, xes, xis, flags = scratch
-    in_thr, in_keys, in_we, in_wi, in_flags, spk_in = inp
+    in_thr, in_keys, in_we, in_wi, in_flags, spk_in, in_nz, in_nz_n, in_list, in_list_n = inp
     dr_thr, dr_row, dr_w, dr_inh, dr_keys = drv
     pin_w, pin_on = plastic_in
     prec_w, pend, prec_on = plastic_rec
@@ -86,15 +88,20 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
         for b in nb.prange(b_count):
             # 1. this step's input spikes
             sb = spk_in[b]
+            m_in = 0
             if n_in > 0:
-                trow = in_thr[b * rate_step]
+                for q in range(in_list_n[b]):  # clear the previous step's spikes
+                    sb[in_list[b, q]] = 0
+                r = b * rate_step
                 kin = in_keys[b]
                 c0 = np.uint64(k) * np.uint64(n_in)
-                for i in range(n_in):
-                    t = trow[i]
-                    sb[i] = 0
-                    if t > 0:
-                        sb[i] = np.int32(_uniform53(kin, c0 + np.uint64(i)) < t)
+                for q in range(in_nz_n[r]):  # only the sources with a rate > 0
+                    i = in_nz[r, q]
+                    if _uniform53(kin, c0 + np.uint64(i)) < in_thr[r, i]:
+                        sb[i] = 1
+                        in_list[b, m_in] = i
+                        m_in += 1
+                in_list_n[b] = m_in
             # 1.-4. background, previous recurrent jumps, membrane, STP, propagation, records
             geb, gib = g_exc[b], g_inh[b]
             _chain_step(b, k, keys[b], (v[b], geb, gib, refrac[b], e_leak[b]),
@@ -106,9 +113,8 @@ def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift,
                 sum_e = zero
                 sum_i = zero
                 pw = pin_w[b * pin_step]
-                for i in range(n_in):
-                    if sb[i] == 0:
-                        continue
+                for q in range(m_in):
+                    i = in_list[b, q]
                     if has_e:
                         if uni_e:
                             sum_e += in_we[i, 0]
@@ -221,15 +227,22 @@ class SlotPlan:
                 has = bool((part != 0).any())
                 flags += [int(has), int(has and bool((part == part[:, :1]).all()))]
             n_in = inp.n
+            nz_n = (thr > 0).sum(1)
+            nz = np.zeros_like(thr)
+            for r in range(thr.shape[0]):
+                nz[r, :nz_n[r]] = np.flatnonzero(thr[r] > 0)
             self.inp = (np.ascontiguousarray(thr), _stream_keys(keys, 1),
                         np.ascontiguousarray(w_e, dtype=np_dtype),
                         np.ascontiguousarray(w_i, dtype=np_dtype),
-                        np.array(flags, dtype=np.int64), np.zeros((chains, n_in), np.int32))
+                        np.array(flags, dtype=np.int64), np.zeros((chains, n_in), np.int32),
+                        nz, nz_n.astype(np.int64), np.zeros((chains, n_in), np.int64),
+                        np.zeros(chains, np.int64))
         else:
             n_in = 0
             z = np.zeros((1, 1), dtype=np_dtype)
-            self.inp = (np.zeros((1, 0), np.int64), keys, z, z, np.zeros(4, np.int64),
-                        np.zeros((chains, 0), np.int32))
+            i2 = np.zeros((1, 0), np.int64)
+            self.inp = (i2, keys, z, z, np.zeros(4, np.int64), np.zeros((chains, 0), np.int32),
+                        i2, np.zeros(1, np.int64), i2, np.zeros(chains, np.int64))
         # extra Poisson drive: one stream per (drive, exc|inh)
         means, weights, inh = [], [], []
         for d in slots.drive:
