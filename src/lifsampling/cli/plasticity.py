@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import typer
 
-from ._app import USER_LOCATION_HELP, fail, output_dir, output_file, parse_floats, print_json
+from ._app import (
+    USER_LOCATION_HELP,
+    configure,
+    fail,
+    output_dir,
+    output_file,
+    parse_floats,
+    print_json,
+)
 from ._run import begin, default_output, experiment, record
 
 
@@ -31,38 +38,16 @@ def plasticity_protocol(
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Run a plasticity protocol on single synapses driven by prescribed spike trains."""
-    from ..plasticity import PROTOCOLS, RULES, make_rule
-    from ..plasticity.protocols import frequency_protocol, rate_protocol, stdp_protocol
+    from ..experiments.calcium_protocols import ProtocolConfig, run_protocol
 
-    if protocol not in PROTOCOLS:
-        fail(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    if rule not in RULES:
-        fail(f"unknown rule {rule!r}; use one of {', '.join(RULES)}")
-    if reps <= 0:
-        fail(f"--reps must be > 0, got {reps}")
     dts, fs, rs = (None if text is None else parse_floats(text, option)
                    for text, option in ((dt, "--dt"), (freqs, "--freqs"), (rates, "--rates")))
-    if fs is not None and any(f <= 0 for f in fs):
-        fail("--freqs must be > 0 Hz")
-    if rs is not None and any(r < 0 for r in rs):
-        fail("--rates must be >= 0 Hz")
-    if duration_ms <= 0:
-        fail(f"--duration-ms must be > 0, got {duration_ms}")
-    r = make_rule(rule, gb_preset=gb_preset)
-    begin({"rule": r.describe()})
-    t0 = time.perf_counter()
-    if protocol == "stdp":
-        res = stdp_protocol(r, dts, reps=reps, seed=seed, device=device)
-    elif protocol == "frequency":
-        kw = {"freqs_hz": fs} if fs else {}
-        if dts:
-            kw["dts_ms"] = dts
-        res = frequency_protocol(r, reps=reps, seed=seed, device=device, **kw)
-    else:
-        kw = {"pre_rates_hz": rs, "post_rates_hz": rs} if rs else {}
-        res = rate_protocol(r, duration_ms=duration_ms, reps=reps, seed=seed, device=device, **kw)
-    res["wall_s"] = round(time.perf_counter() - t0, 3)
-    res["params"] = r.describe()
+    cfg = configure(ProtocolConfig, {"dts_ms": "--dt", "freqs_hz": "--freqs",
+                                     "rates_hz": "--rates"},
+                    protocol=protocol, rule=rule, gb_preset=gb_preset, dts_ms=dts, freqs_hz=fs,
+                    rates_hz=rs, duration_ms=duration_ms, reps=reps, seed=seed, device=device)
+    begin(cfg.describe())
+    res = run_protocol(cfg)
     record(res)
     if json_out:
         print_json(res)
@@ -147,31 +132,14 @@ def plasticity_figures(
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """STDP / frequency / rate protocols for both rules and the correlated-spiking experiment."""
-    from ..experiments.calcium_protocols import run_all
+    from ..experiments.calcium_protocols import FiguresConfig, run_figures
 
-    if reps <= 0 or duration_ms <= 0:
-        fail("--reps and --duration-ms must be > 0")
+    cfg = configure(FiguresConfig, reps=reps, correlation=correlation, duration_ms=duration_ms,
+                    device=device)
     out = default_output(out, "calcium", "results")
     figures = default_output(figures, "calcium", "figures", option="--figures", name="figures")
-    begin()
-    res = run_all(out, reps=reps, device=device, figures=figures)
-    summary = {"protocols_wall_s": res["wall_s"]}
-    if correlation:
-        from ..experiments.calcium_correlation import (
-            CorrelationConfig,
-            plot_correlation,
-            run_correlation,
-        )
-        from ..io import write_json
-
-        dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
-        cres = run_correlation(CorrelationConfig(duration_ms=duration_ms, device=dev),
-                               progress=not json_out)
-        write_json(Path(out) / "calcium_correlation.json", cres)
-        plot_correlation(cres, Path(figures) / "calcium_correlation.png")
-        summary.update({k: cres[k] for k in ("ratio_flips", "ratio_mean_abs_dw",
-                                              "rate_mismatch")})
-        summary["rate_hz"] = [cres["oscillation"]["rate_hz"], cres["none"]["rate_hz"]]
+    begin(cfg)
+    summary = run_figures(cfg, out, figures, progress=not json_out)
     record(summary)
     if json_out:
         print_json(summary)
@@ -179,9 +147,3 @@ def plasticity_figures(
         for k, v in summary.items():
             typer.echo(f"{k}: {v}")
         typer.echo(f"results in {out}/, figures in {figures}/")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

@@ -64,10 +64,10 @@ def tempering(
     if not model.is_file():
         fail(f"model file {model} not found")
     compute(device=cfg.device)
+    base = tc.load_calibration(cfg)
     rbm, _ = load_rbm(model)
     if rbm.n_labels == 0 or rbm.n_pixels != 784:
         fail(f"{model} is not an MNIST classification RBM (784 pixels + labels)")
-    base = tc.load_calibration(cfg)
     tmap = tc.temperature_map(cfg, base)
     rhythm = cfg.rhythm
     begin(cfg)
