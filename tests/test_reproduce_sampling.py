@@ -97,3 +97,20 @@ def test_tempering_quick(out):
         s = row["samplers"]
         assert s["gibbs_equal_time"]["samples"] == s["gibbs"]["samples"] == 4 * 200
         assert "ast_equal_time" in s
+
+
+def test_tempering_baselines_quick(out):
+    """Gibbs and AST (the one 20-level ladder) at the tempering budget, 2,000 sweeps x 4 chains,
+    seeds 100-102: AST measured 43.6 switches/1000 over its ~400 beta = 1 samples per seed
+    (52 switches over 1,196 pairs in all), Gibbs 13.3 over 8,000 per seed. The band is AST's 4-sigma Poisson band
+    over the pooled count; AST, which tempers, switches more often than Gibbs."""
+    res, results = _quick("tempering-baselines", out)
+    assert res["seeds"] == [100, 101, 102]
+    pairs = sum(r["samplers"]["ast"]["samples"] - 4 for r in results["per_seed"])
+    k = res["figure"] * pairs / 1000
+    assert abs(k - 52.0) <= 4 * math.sqrt(52.0), (k, pairs)
+    assert res["figure"] > res["gibbs.mode_switches_per_1000"]
+    assert res["ast.precision"] > 0.5 and res["gibbs.precision"] > 0.5
+    # the 20-level ladder: ~1/20 of AST's 4 x 2,000 steps are at beta = 1
+    for r in results["per_seed"]:
+        assert 4 * 2000 / 20 * 0.5 < r["samplers"]["ast"]["samples"] < 4 * 2000 / 20 * 2

@@ -352,13 +352,13 @@ def _temp_params(config: ClaimConfig) -> dict:
         tunable=_TEMP_TUNABLE)
 
 
-def _run_temp(config: ClaimConfig) -> dict:
+def _temp_setup(config: ClaimConfig, p: dict):
+    """The tempering claims' model, calibration, rhythm and temperature map."""
     from ...calibration import load_calibration
     from ...temperature import theory_temperature_map
-    from ..tempering_mnist import Rhythm, compare
+    from ..tempering_mnist import Rhythm
 
     _threads()
-    p = _temp_params(config)
     rbm = _model(config)
     base = load_calibration("fast-membrane")
     rhythm = Rhythm(p["trough_hz"] + p["amplitude_hz"], p["amplitude_hz"], p["frequency_hz"])
@@ -369,28 +369,49 @@ def _run_temp(config: ClaimConfig) -> dict:
     tmap = theory_temperature_map(rates, reference_rate_hz=rhythm.trough_hz,
                                   neuron=base.neuron, noise=base.noise
                                   ).anchored(cal_rate, base.u0_mV, base.alpha_mV)
+    return rbm, base, rhythm, tmap
+
+
+_ROW_KEYS = ("mode_switches_per_1000", "precision", "recall", "fd", "isl",
+             "confident_fraction", "mean_pixel", "samples", "wall_s")
+
+
+def _temp_rows(r: dict) -> dict:
+    return {n: {k: s.get(k) for k in _ROW_KEYS} for n, s in r["samplers"].items()}
+
+
+def _row_means(per_seed: list[dict]) -> dict:
+    """``<sampler>.<key>``: the mean over the seeds that have the row (an equal-time AST run
+    can be empty), with ``.ci95`` beside it."""
+    from . import mean_ci95
+
+    out = {}
+    names = list(dict.fromkeys(n for r in per_seed for n in r["samplers"]))
+    for n in names:
+        for k in ("mode_switches_per_1000", "precision", "recall", "fd", "isl", "wall_s"):
+            vals = [r["samplers"][n][k] for r in per_seed if n in r["samplers"]]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                out[f"{n}.{k}"], out[f"{n}.{k}.ci95"] = mean_ci95(vals)
+    return out
+
+
+def _run_temp(config: ClaimConfig) -> dict:
+    from ..tempering_mnist import compare
+
+    p = _temp_params(config)
+    rbm, base, rhythm, tmap = _temp_setup(config, p)
     per_seed = []
     for seed in p["seeds"]:
         r = compare(rbm, tmap, base, rhythm, duration_ms=p["duration_ms"], chains=p["chains"],
                     seed=seed, read_T=p["read_T"], device=config.device)
         r.pop("_oscillation_run", None)
-        keep = ("mode_switches_per_1000", "precision", "recall", "fd", "isl",
-                "confident_fraction", "mean_pixel", "samples", "wall_s")
-        row = {"seed": seed, "value": r["mode_switches_oscillation_per_1000"]
-               - r["mode_switches_constant_per_1000"],
-               "samplers": {n: {k: s.get(k) for k in keep} for n, s in r["samplers"].items()}}
-        per_seed.append(row)
-    def mean(n, k):  # over the seeds that have the row (an equal-time AST run can be empty)
-        vals = [r["samplers"][n][k] for r in per_seed if n in r["samplers"]]
-        vals = [v for v in vals if v is not None]
-        return float(np.mean(vals)) if vals else None
-    names = list(dict.fromkeys(n for r in per_seed for n in r["samplers"]))
+        per_seed.append({"seed": seed, "value": r["mode_switches_oscillation_per_1000"]
+                         - r["mode_switches_constant_per_1000"], "samplers": _temp_rows(r)})
     return {"figure": float(np.mean([r["value"] for r in per_seed])), "per_seed": per_seed,
             "extras": {"statistic": "oscillation minus constant noise: mode switches per 1,000 "
                                     "samples (runs of >= 3 confident samples)",
-                       **{f"{n}.{k}": mean(n, k) for n in names
-                          for k in ("mode_switches_per_1000", "precision", "recall", "fd",
-                                    "isl", "wall_s")}}}
+                       **_row_means(per_seed)}}
 
 
 register(Claim(
@@ -399,3 +420,45 @@ register(Claim(
             "mode switches and quality (fresh seeds)",
     doc="docs/tempering.md §3", reference=None, unit="switches per 1000 samples",
     run=_run_temp, parameters=_temp_params))
+
+
+# --------------------------------------------------------------------------- tempering-baselines
+def _base_params(config: ClaimConfig) -> dict:
+    p = _temp_params(config)
+    if config.quick and "duration_ms" not in config.overrides:
+        # the full budget (2,000 sweeps per chain) costs seconds on the quick RBM; at the
+        # quick tempering claim's 200, AST's 20-level ladder emits too few beta = 1 samples
+        p["duration_ms"] = 20_000.0
+    p["baselines"] = ("Gibbs and AST (comparison.TEMPERING_BETAS, 20 levels) at the tempering "
+                      "claim's budget: one sweep per 10 ms of its biological time per chain, "
+                      "same starts and seeds; no spiking runs, so no equal-time rows")
+    return p
+
+
+def _run_base(config: ClaimConfig) -> dict:
+    from ..tempering_mnist import compare
+
+    p = _base_params(config)
+    rbm, base, rhythm, tmap = _temp_setup(config, p)
+    per_seed = []
+    for seed in p["seeds"]:
+        r = compare(rbm, tmap, base, rhythm, duration_ms=p["duration_ms"], chains=p["chains"],
+                    seed=seed, read_T=p["read_T"], device=config.device, spiking=False)
+        rows = _temp_rows(r)
+        per_seed.append({"seed": seed, "value": rows["ast"]["mode_switches_per_1000"],
+                         "samplers": rows})
+    if any(r["value"] is None for r in per_seed):
+        raise RuntimeError("an AST chain emitted too few beta = 1 samples to count mode "
+                           "switches; give a longer duration_ms")
+    return {"figure": float(np.mean([r["value"] for r in per_seed])), "per_seed": per_seed,
+            "extras": {"statistic": "AST mode switches per 1,000 beta = 1 samples (runs of >= 3 "
+                                    "confident samples) at the tempering budget",
+                       **_row_means(per_seed)}}
+
+
+register(Claim(
+    name="tempering-baselines",
+    summary="the Gibbs and AST rows of the tempering comparison (AST on the one 20-level "
+            "ladder), same budget, starts and fresh seeds as tempering",
+    doc="docs/tempering.md §3a", reference=None, unit="switches per 1000 samples",
+    run=_run_base, parameters=_base_params))
