@@ -102,8 +102,9 @@ def test_tempering_quick(out):
 def test_tempering_baselines_quick(out):
     """Gibbs and AST (the one 20-level ladder) at the tempering budget, 2,000 sweeps x 4 chains,
     seeds 100-102: AST measured 43.6 switches/1000 over its ~400 beta = 1 samples per seed
-    (52 switches over 1,196 pairs in all), Gibbs 13.3 over 8,000 per seed. The band is AST's 4-sigma Poisson band
-    over the pooled count; AST, which tempers, switches more often than Gibbs."""
+    (52 switches over 1,196 pairs in all), Gibbs 13.3 over 8,000 per seed. The band is AST's
+    4-sigma Poisson band over the pooled count; AST, which tempers, switches more often than
+    Gibbs."""
     res, results = _quick("tempering-baselines", out)
     assert res["seeds"] == [100, 101, 102]
     pairs = sum(r["samplers"]["ast"]["samples"] - 4 for r in results["per_seed"])
