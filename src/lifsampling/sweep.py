@@ -214,6 +214,14 @@ def check_claim_tasks(spec: SweepSpec) -> None:
             raise ValueError(f"{msg} (grid point {point})" if point else msg) from None
 
 
+def default_out_dir() -> Path:
+    """``<cache>/runs``, where sweeps go when no directory is given (never the working
+    directory unless asked)."""
+    from .datasets import cache_dir
+
+    return cache_dir() / "runs"
+
+
 def sweep_dir(spec: SweepSpec, out_dir: str | os.PathLike,
               function: TaskFunction | None = None) -> Path:
     """The sweep's directory: ``<out_dir>/<name or claim>-<digest>``."""
@@ -302,7 +310,7 @@ def _client(scheduler: str | None, workers: int,
         yield client, f"scheduler {address}, {n} worker{'s' * (n != 1)}"
 
 
-def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike = "runs", *,
+def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike | None = None, *,
               scheduler: str | None = None, workers: int | None = None,
               progress: bool = False, function: TaskFunction | None = None,
               connect_timeout_s: float = CONNECT_TIMEOUT_S) -> dict:
@@ -315,6 +323,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike = "runs", *,
     """
     from .experiments.reproduce import check_out_dir
 
+    out_dir = default_out_dir() if out_dir is None else out_dir
     if function is None:
         check_claim_tasks(spec)
     elif not callable(function):
@@ -460,13 +469,14 @@ def summarise(spec: SweepSpec, tasks: list[Task], records: Mapping[str, dict],
             "tasks": rows, "points": list(points.values())}
 
 
-def run_serial(spec: SweepSpec, out_dir: str | os.PathLike = "runs",
+def run_serial(spec: SweepSpec, out_dir: str | os.PathLike | None = None,
                function: TaskFunction | None = None) -> dict:
     """The same sweep without Dask: the tasks without a result file, one after another in this
     process, into the same directory and files as :func:`run_sweep` (the serial baseline of a
     sweep's speed-up, and a fallback where no cluster can start). Returns ``sweep.json``."""
     from .experiments.reproduce import check_out_dir
 
+    out_dir = default_out_dir() if out_dir is None else out_dir
     if function is None:
         check_claim_tasks(spec)
     check_out_dir(Path(out_dir))

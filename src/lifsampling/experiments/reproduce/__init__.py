@@ -48,21 +48,29 @@ _REGISTRY: dict[str, Claim] = {}
 _LOADED = False
 
 
+def _default_runs() -> Path:
+    """``<cache>/runs``: nothing goes into the working directory unless asked."""
+    from ...datasets import cache_dir
+
+    return cache_dir() / "runs"
+
+
 @dataclass(frozen=True)
 class ClaimConfig:
     """How to run a claim.
 
     ``quick``: the scaled-down version (built-in data, seconds); ``seeds``: number of independent
     seeds (None: the claim's default, >= 10 in the full run where seeds apply); ``out_dir``: where
-    the run directory is created; ``device``: auto, cpu, cuda or cuda:k; ``progress``: show
-    progress bars. ``run_dir`` is set by :func:`run_claim` (the directory of this run).
+    the run directory is created (default ``<cache>/runs``, never the working directory);
+    ``device``: auto, cpu, cuda or cuda:k; ``progress``: show progress bars. ``run_dir`` is set
+    by :func:`run_claim` (the directory of this run).
     ``seed_values``: the exact seeds to run (instead of ``seeds`` counted from the claim's first
     seed); ``overrides``: claim parameters to change, by name (JSON values; see :meth:`tuned`).
     """
 
     quick: bool = False
     seeds: int | None = None
-    out_dir: Path = Path("runs")
+    out_dir: Path = field(default_factory=lambda: _default_runs())
     device: str = "auto"
     progress: bool = False
     run_dir: Path | None = None
