@@ -23,6 +23,7 @@ silenced here) and is not needed: the models used here are NEST's built-ins.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 import time
@@ -73,6 +74,28 @@ def is_nest(sim: ModuleType) -> bool:
     return sim.__name__.rsplit(".", 1)[-1] == "nest"
 
 
+def _nest_two_state(syn: dict) -> Any:
+    """NEST's ``tsodyks2_synapse`` with the description's parameters as the defaults of a copy
+    of the model, and a PyNN native synapse type that passes only weights and delays.
+
+    PyNN's own native type passes U, u, x, tau_rec and tau_fac per connection, and sets them
+    with one list-valued ``SetStatus`` after its first ``Connect``, which NEST refuses in
+    MPI-parallel runs ("Passing lists of synapse parameter values is not supported"). PyNN
+    connects through the labelled variant ``<model>_lbl``, so that is the model copied."""
+    import nest
+    from pyNN.nest.synapses import NativeSynapseType
+
+    params = {"U": float(syn["U"]), "u": float(syn["U"]), "x": 1.0,
+              "tau_rec": float(syn["tau_rec"]), "tau_fac": float(syn["tau_facil"])}
+    key = hashlib.sha1(repr(sorted(params.items())).encode()).hexdigest()[:12]
+    name = f"lifsampling_{NEST_SYNAPSE}_{key}"
+    if f"{name}_lbl" not in nest.synapse_models:
+        nest.CopyModel(f"{NEST_SYNAPSE}_lbl", f"{name}_lbl", params)
+    kind = type(name, (NativeSynapseType,),
+                {"nest_name": name, "default_parameters": {"weight": 0.0, "delay": syn["delay"]}})
+    return kind(delay=syn["delay"])
+
+
 def _synapse_type(sim: ModuleType, syn: dict, standard_stp: bool) -> tuple[Any, float]:
     """(PyNN synapse type without weights, factor from µS to the type's weight unit)."""
     delay = syn["delay"]
@@ -81,9 +104,7 @@ def _synapse_type(sim: ModuleType, syn: dict, standard_stp: bool) -> tuple[Any, 
     if syn["model"] != "TsodyksMarkramSynapse" or syn.get("variant") != TWO_STATE:
         raise ValueError(f"unknown synapse model {syn['model']!r} ({syn.get('variant')!r})")
     if is_nest(sim):
-        native = sim.native_synapse_type(NEST_SYNAPSE)
-        return native(delay=delay, U=syn["U"], u=syn["U"], x=1.0, tau_rec=syn["tau_rec"],
-                      tau_fac=syn["tau_facil"]), _NEST_WEIGHT_PER_US
+        return _nest_two_state(syn), _NEST_WEIGHT_PER_US
     if not standard_stp:
         raise ValueError(
             f"{sim.__name__} has no two-state Tsodyks-Markram synapse: PyNN's standard "
