@@ -362,6 +362,44 @@ def test_kernel_calcium_presentation_statistics_match_the_torch_path():
     assert abs(float(k[:, 2].mean())) > 5 * float(se[2])  # the weights move
 
 
+def test_kernel_slots_reproducible_for_a_seed_whatever_the_threads():
+    """Poisson input, teacher drive and a shared BiCaLL projection on the kernel: the same seed
+    gives the same spikes and hidden weights on 1 thread and on all of numba's threads (the sum
+    over chains runs in chain order), another seed other spikes."""
+    import numba
+
+    gen = torch.Generator().manual_seed(8)
+    b, n_in, n = 6, 120, 12
+    images = torch.rand(b, n_in, generator=gen) * (torch.rand(b, n_in, generator=gen) < 0.5)
+    teach = ((torch.arange(n) // 4).unsqueeze(0) == (torch.arange(b) % 3).unsqueeze(1)).float()
+    w0 = torch.where(torch.rand(1, n_in, n, generator=gen) < 0.3, 0.85, 0.15)
+    net = Network(weights_uS=torch.zeros(n, n), e_leak_mV=torch.full((n,), -70.0),
+                  neuron=MNIST_NEURON, noise=SILENT, synapse=SynapseParams(kind="additive"))
+
+    def run(seed: int):
+        return simulate(net, 100.0, chains=b, dt_ms=1.0, seed=seed, device="cpu",
+                        backend="kernel", record=Record(spikes=True),
+                        input=PoissonInput(images * 60.0, torch.full((n_in, n), -0.0003)),
+                        drive=[PoissonDrive(1500.0 * teach, 0.002, 1500.0 * (1 - teach),
+                                            0.0004)],
+                        plasticity=PlasticProjection(BiCaLL(BiCaLLParams(c_p=0.02)), w0,
+                                                     0.002, pre="input", shared=True))
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run(3)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = run(3)
+    finally:
+        numba.set_num_threads(before)
+    assert int(one.spike_counts.sum()) > 50
+    assert all(torch.equal(x, y) for x, y in zip(one.spikes, many.spikes, strict=True))
+    assert torch.equal(one.plasticity_state.synapses.w, many.plasticity_state.synapses.w)
+    assert float((one.plasticity_state.synapses.w - w0).abs().max()) > 0.01
+    assert not torch.equal(run(4).spike_counts, one.spike_counts)
+
+
 def test_kernel_states_why_it_cannot_run_a_configuration():
     """Each configuration the kernel does not run is refused with its reason in one line
     (``backend="kernel"``), and ``"auto"`` runs it on the torch path."""
