@@ -24,6 +24,9 @@ the number of threads; they are not the torch path's numbers.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+
 import numba as nb
 import numpy as np
 import torch
@@ -43,136 +46,160 @@ MAX_DRIVE_RATES = 4096  # distinct PoissonDrive means the kernel tabulates (one 
 _TWO53 = float(2**53)
 
 
-@nb.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
-def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift, i_offset,
-                    neuron_c, n_ref, stp_c, static, has_recurrent, thr_e, thr_i, tab_of_step,
-                    keys, k_start, k_stop, burn, z_every, record_spikes, inp, drv, plastic_in,
-                    plastic_rec, rule_in, learn_in, rule_rec, learn_rec):
-    """Advance B chains from step ``k_start`` to ``k_stop`` with the slot components.
+def _linked_sources_digest() -> int:
+    """A digest of the modules whose jitted functions :func:`run_block_slots` calls and embeds
+    (the per-chain step of :mod:`.cpu_kernel`, the rule of :mod:`.kernel_plasticity`). numba
+    keys a cached function on its own bytecode and file only; passing this digest in as a
+    closure constant makes an edit of either module recompile the kernel instead of loading
+    stale machine code."""
+    from . import cpu_kernel, kernel_plasticity
 
-    Arguments as :func:`.cpu_kernel.run_block`'s, grouped: ``state`` = (v, g_exc, g_inh,
-    refrac), ``stp`` = (res, util, last_spike, prev_ids, prev_eff, prev_n), ``recurrent`` = (w,
-    w_lo, w_hi), ``records`` = (spike_counts, on_steps, z_out, joint, spk_step, spk_id, spk_n),
-    ``scratch`` = (spiked, z, uniforms exc, uniforms inh, flag), all (B, N). Slots:
-    ``inp`` = (thresholds (1|B, N_in) int64, keys (B,), fixed exc and inh weights (N_in, N),
-    flags [has exc, exc rows uniform, has inh, inh rows uniform], input spikes (B, N_in) int32,
-    the sources with a rate > 0 (1|B, N_in) and their counts, this step's spiking sources
-    (B, N_in) and their counts);
-    ``drv`` = (CDF thresholds (R, K), row of each stream, chain and neuron (S, B, N) (-1: no
-    drive), jump per count (S,), inhibitory? (S,), keys (S, B)); ``plastic_in`` = (effective
-    weights (1|B, N, N_in) µS, postsynaptic-major, on); ``plastic_rec`` = (effective weights
-    (1|B, N, N), postsynaptic-major, pending jumps (B, N), on); ``rule_*`` the
-    :func:`.kernel_plasticity.bicall_step` tuples.
-    """
-    v, g_exc, g_inh, refrac = state
-    res, util, last_spike, prev_ids, prev_eff, prev_n = stp
-    spiked, zs, xes, xis, flags = scratch
-    in_thr, in_keys, in_we, in_wi, in_flags, spk_in, in_nz, in_nz_n, in_list, in_list_n = inp
-    dr_thr, dr_row, dr_w, dr_inh, dr_keys = drv
-    pin_w, pin_on = plastic_in
-    prec_w, pend, prec_on = plastic_rec
-    b_count, n = v.shape
-    n_in = in_thr.shape[1]
-    n_drive = dr_row.shape[0]
-    n_cdf = dr_thr.shape[1]
-    has_e, uni_e, has_i, uni_i = in_flags[0] != 0, in_flags[1] != 0, in_flags[2] != 0, \
-        in_flags[3] != 0
-    gl, zero = neuron_c[0], neuron_c[12]
-    # 0 where one array serves all chains, 1 where each chain has its own row
-    rate_step = min(in_thr.shape[0] - 1, 1)
-    pin_step, prec_step = min(pin_w.shape[0] - 1, 1), min(prec_w.shape[0] - 1, 1)
-    for k in range(k_start, k_stop):
-        tab = tab_of_step[k - k_start]
-        leak_drive = gl * leak_shift[k - k_start]
-        te, ti = thr_e[tab], thr_i[tab]
-        for b in nb.prange(b_count):
-            # 1. this step's input spikes
-            sb = spk_in[b]
-            m_in = 0
-            if n_in > 0:
-                for q in range(in_list_n[b]):  # clear the previous step's spikes
-                    sb[in_list[b, q]] = 0
-                r = b * rate_step
-                kin = in_keys[b]
-                c0 = np.uint64(k) * np.uint64(n_in)
-                for q in range(in_nz_n[r]):  # only the sources with a rate > 0
-                    i = in_nz[r, q]
-                    if _uniform53(kin, c0 + np.uint64(i)) < in_thr[r, i]:
-                        sb[i] = 1
-                        in_list[b, m_in] = i
-                        m_in += 1
-                in_list_n[b] = m_in
-            # 1.-4. background, previous recurrent jumps, membrane, STP, propagation, records
-            geb, gib = g_exc[b], g_inh[b]
-            _chain_step(b, k, keys[b], (v[b], geb, gib, refrac[b], e_leak[b]),
-                        (spiked[b], zs[b], xes[b], xis[b], flags[b]), stp, recurrent, records,
-                        leak_drive, i_offset, neuron_c, n_ref, te, ti, stp_c, static,
-                        has_recurrent, burn, z_every, record_spikes)
-            # jumps at the end of this step: input (fixed and plastic projections), drive
-            if n_in > 0:
-                sum_e = zero
-                sum_i = zero
-                pw = pin_w[b * pin_step]
-                for q in range(m_in):
-                    i = in_list[b, q]
-                    if has_e:
-                        if uni_e:
-                            sum_e += in_we[i, 0]
-                        else:
-                            row = in_we[i]
+    h = hashlib.sha256()
+    for mod in (cpu_kernel, kernel_plasticity):
+        h.update(inspect.getsource(mod).encode())
+    return int.from_bytes(h.digest()[:7], "little")
+
+
+def _compile(linked: int):
+    """:func:`run_block_slots`, with ``linked`` (:func:`_linked_sources_digest`) in its cache
+    key."""
+
+    @nb.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def run_block_slots(state, stp, recurrent, records, scratch, e_leak, leak_shift, i_offset,
+                        neuron_c, n_ref, stp_c, static, has_recurrent, thr_e, thr_i, tab_of_step,
+                        keys, k_start, k_stop, burn, z_every, record_spikes, inp, drv, plastic_in,
+                        plastic_rec, rule_in, learn_in, rule_rec, learn_rec):
+        """Advance B chains from step ``k_start`` to ``k_stop`` with the slot components.
+
+        Arguments as :func:`.cpu_kernel.run_block`'s, grouped: ``state`` = (v, g_exc, g_inh,
+        refrac), ``stp`` = (res, util, last_spike, prev_ids, prev_eff, prev_n), ``recurrent`` = (w,
+        w_lo, w_hi), ``records`` = (spike_counts, on_steps, z_out, joint, spk_step, spk_id, spk_n),
+        ``scratch`` = (spiked, z, uniforms exc, uniforms inh, flag), all (B, N). Slots:
+        ``inp`` = (thresholds (1|B, N_in) int64, keys (B,), fixed exc and inh weights (N_in, N),
+        flags [has exc, exc rows uniform, has inh, inh rows uniform], input spikes (B, N_in) int32,
+        the sources with a rate > 0 (1|B, N_in) and their counts, this step's spiking sources
+        (B, N_in) and their counts);
+        ``drv`` = (CDF thresholds (R, K), row of each stream, chain and neuron (S, B, N) (-1: no
+        drive), jump per count (S,), inhibitory? (S,), keys (S, B)); ``plastic_in`` = (effective
+        weights (1|B, N, N_in) µS, postsynaptic-major, on); ``plastic_rec`` = (effective weights
+        (1|B, N, N), postsynaptic-major, pending jumps (B, N), on); ``rule_*`` the
+        :func:`.kernel_plasticity.bicall_step` tuples.
+        """
+        if linked < 0:  # never: ``linked`` only keys numba's cache
+            return
+        v, g_exc, g_inh, refrac = state
+        res, util, last_spike, prev_ids, prev_eff, prev_n = stp
+        spiked, zs, xes, xis, flags = scratch
+        in_thr, in_keys, in_we, in_wi, in_flags, spk_in, in_nz, in_nz_n, in_list, in_list_n = inp
+        dr_thr, dr_row, dr_w, dr_inh, dr_keys = drv
+        pin_w, pin_on = plastic_in
+        prec_w, pend, prec_on = plastic_rec
+        b_count, n = v.shape
+        n_in = in_thr.shape[1]
+        n_drive = dr_row.shape[0]
+        n_cdf = dr_thr.shape[1]
+        has_e, uni_e, has_i, uni_i = in_flags[0] != 0, in_flags[1] != 0, in_flags[2] != 0, \
+            in_flags[3] != 0
+        gl, zero = neuron_c[0], neuron_c[12]
+        # 0 where one array serves all chains, 1 where each chain has its own row
+        rate_step = min(in_thr.shape[0] - 1, 1)
+        pin_step, prec_step = min(pin_w.shape[0] - 1, 1), min(prec_w.shape[0] - 1, 1)
+        for k in range(k_start, k_stop):
+            tab = tab_of_step[k - k_start]
+            leak_drive = gl * leak_shift[k - k_start]
+            te, ti = thr_e[tab], thr_i[tab]
+            for b in nb.prange(b_count):
+                # 1. this step's input spikes
+                sb = spk_in[b]
+                m_in = 0
+                if n_in > 0:
+                    for q in range(in_list_n[b]):  # clear the previous step's spikes
+                        sb[in_list[b, q]] = 0
+                    r = b * rate_step
+                    kin = in_keys[b]
+                    c0 = np.uint64(k) * np.uint64(n_in)
+                    for q in range(in_nz_n[r]):  # only the sources with a rate > 0
+                        i = in_nz[r, q]
+                        if _uniform53(kin, c0 + np.uint64(i)) < in_thr[r, i]:
+                            sb[i] = 1
+                            in_list[b, m_in] = i
+                            m_in += 1
+                    in_list_n[b] = m_in
+                # 1.-4. background, previous recurrent jumps, membrane, STP, propagation, records
+                geb, gib = g_exc[b], g_inh[b]
+                _chain_step(b, k, keys[b], (v[b], geb, gib, refrac[b], e_leak[b]),
+                            (spiked[b], zs[b], xes[b], xis[b], flags[b]), stp, recurrent, records,
+                            leak_drive, i_offset, neuron_c, n_ref, te, ti, stp_c, static,
+                            has_recurrent, burn, z_every, record_spikes)
+                # jumps at the end of this step: input (fixed and plastic projections), drive
+                if n_in > 0:
+                    sum_e = zero
+                    sum_i = zero
+                    pw = pin_w[b * pin_step]
+                    for q in range(m_in):
+                        i = in_list[b, q]
+                        if has_e:
+                            if uni_e:
+                                sum_e += in_we[i, 0]
+                            else:
+                                row = in_we[i]
+                                for j in range(n):
+                                    geb[j] += row[j]
+                        if has_i:
+                            if uni_i:
+                                sum_i += in_wi[i, 0]
+                            else:
+                                row = in_wi[i]
+                                for j in range(n):
+                                    gib[j] += row[j]
+                        if pin_on:  # column i of the postsynaptic-major weights
                             for j in range(n):
-                                geb[j] += row[j]
-                    if has_i:
-                        if uni_i:
-                            sum_i += in_wi[i, 0]
-                        else:
-                            row = in_wi[i]
-                            for j in range(n):
-                                gib[j] += row[j]
-                    if pin_on:  # column i of the postsynaptic-major weights
+                                geb[j] += pw[j, i]
+                    if has_e and uni_e:
                         for j in range(n):
-                            geb[j] += pw[j, i]
-                if has_e and uni_e:
+                            geb[j] += sum_e
+                    if has_i and uni_i:
+                        for j in range(n):
+                            gib[j] += sum_i
+                c0 = np.uint64(k) * np.uint64(n)
+                for s in range(n_drive):
+                    kd = dr_keys[s, b]
+                    ws = dr_w[s]
+                    inh = dr_inh[s] != 0
                     for j in range(n):
-                        geb[j] += sum_e
-                if has_i and uni_i:
+                        r = dr_row[s, b, j]
+                        if r < 0:
+                            continue
+                        x = _uniform53(kd, c0 + np.uint64(j))
+                        count = 0
+                        while count < n_cdf and x >= dr_thr[r, count]:
+                            count += 1
+                        if count > 0:
+                            if inh:
+                                gib[j] += count * ws
+                            else:
+                                geb[j] += count * ws
+                # the recurrent plastic projection: last step's jumps land, this step's are formed
+                if prec_on:
+                    pb = pend[b]
                     for j in range(n):
-                        gib[j] += sum_i
-            c0 = np.uint64(k) * np.uint64(n)
-            for s in range(n_drive):
-                kd = dr_keys[s, b]
-                ws = dr_w[s]
-                inh = dr_inh[s] != 0
-                for j in range(n):
-                    r = dr_row[s, b, j]
-                    if r < 0:
-                        continue
-                    x = _uniform53(kd, c0 + np.uint64(j))
-                    count = 0
-                    while count < n_cdf and x >= dr_thr[r, count]:
-                        count += 1
-                    if count > 0:
-                        if inh:
-                            gib[j] += count * ws
-                        else:
-                            geb[j] += count * ws
-            # the recurrent plastic projection: last step's jumps land, this step's are formed
-            if prec_on:
-                pb = pend[b]
-                for j in range(n):
-                    geb[j] += pb[j]
-                    pb[j] = zero
-                pw = prec_w[b * prec_step]
-                for m in range(prev_n[b]):
-                    pre = prev_ids[b, m]
-                    eff = prev_eff[b, m]
-                    for j in range(n):
-                        pb[j] += eff * pw[j, pre]
-        # 5. plasticity: reductions over chains, parallel over synapses
-        if learn_in:
-            bicall_step(spk_in, spiked, rule_in)
-        if learn_rec:
-            bicall_step(spiked, spiked, rule_rec)
+                        geb[j] += pb[j]
+                        pb[j] = zero
+                    pw = prec_w[b * prec_step]
+                    for m in range(prev_n[b]):
+                        pre = prev_ids[b, m]
+                        eff = prev_eff[b, m]
+                        for j in range(n):
+                            pb[j] += eff * pw[j, pre]
+            # 5. plasticity: reductions over chains, parallel over synapses
+            if learn_in:
+                bicall_step(spk_in, spiked, rule_in)
+            if learn_rec:
+                bicall_step(spiked, spiked, rule_rec)
+    return run_block_slots
+
+
+run_block_slots = _compile(_linked_sources_digest())
 
 
 @nb.njit(cache=True)
