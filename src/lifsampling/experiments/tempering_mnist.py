@@ -17,11 +17,12 @@ windows T(t) <= ``read_T`` (default 1.02, i.e. nu <= 1.04 nu_min), spaced by tau
 around each trough's centre (at least the centre sample of every trough). Constant noise is
 read every 10 ms.
 
-**Metrics** (research notes §3; one fixed classifier, :func:`lifsampling.metrics.
-mnist_classifier` on the built-in subset): confident class switches (both neighbours
-classified with p >= 0.9) per 1,000 samples and per second of biological time, classes
-visited, ISL (beta = 0.95) of the built-in test images at a common number of samples, class
-histogram, mean pixel intensity.
+**Metrics** (research notes §3; the harness's one fixed classifier, the MLP of
+:func:`lifsampling.quality.feature_classifier`): the harness suite (mode switches between
+confident runs, FD, precision/recall, validated ISL, split-R̂), and beside it the earlier
+columns: confident class switches (both neighbours classified with p >= 0.9) per 1,000 samples
+and per second of biological time, classes visited, ISL (beta = 0.95) of the built-in test
+images at a common number of samples, class histogram, mean pixel intensity.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from ..comparison import evaluation_data as harness_data
 from ..datasets import binarize, load_mnist
 from ..params import NoiseParams, SinusoidalRate, SynapseParams
 from ..plots import new_figure, save_figure
+from ..quality import feature_classifier
 from ..spiking_rbm import build_network, generate
 from ..temperature import TemperatureMap, balanced_noise, leak_schedule
 
@@ -377,7 +379,7 @@ def compare(rbm: RBM, tmap: TemperatureMap, base: Calibration, rhythm: Rhythm, *
     rhythm.validate()
     if not spiking and not baselines:
         raise ValueError("spiking=False runs only the baselines: it needs baselines=True")
-    clf = metrics.mnist_classifier("builtin")
+    clf = feature_classifier()  # the harness's classifier, for every column
     x_test, prop = evaluation_data()
     ref = harness_data("auto")
     init = initial_images(rbm, chains, seed) if init_from_data else None
