@@ -95,5 +95,5 @@ def test_two_processes_give_the_one_process_spikes(tmp_path):
     assert (info1["num_processes"], info2["num_processes"]) == (1, 2)
     assert info2["same_on_every_rank"] and len(info2["local_neurons"]) == 2
     assert sum(info2["local_neurons"]) == 20 and min(info2["local_neurons"]) > 0
-    assert s1.shape[1] > 1000  # 4 chains x 5 neurons x 0.5 s fire thousands of spikes
+    assert s1.shape[1] > 300  # 4 chains x 5 neurons x 0.5 s at tens of Hz: hundreds of spikes
     np.testing.assert_array_equal(s1, s2)

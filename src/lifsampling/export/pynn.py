@@ -96,6 +96,26 @@ def _nest_two_state(syn: dict) -> Any:
     return kind(delay=syn["delay"])
 
 
+def _projection_type(sim: ModuleType) -> Any:
+    """``sim.Projection``; on NEST a subclass that knows from the start that its connections
+    carry no parameters besides weight and delay (true of every synapse type built here: the
+    static synapse, and the two-state one of :func:`_nest_two_state`).
+
+    Without that, PyNN probes the first connection it makes with ``GetConnections`` between
+    ``Connect`` calls, to find the synapse model's common properties. Under MPI, NEST 3.10 then
+    delivered the spikes of the connections made before the probe twice (a deterministic
+    3-neuron network: the first target on rank 0 received double conductance jumps, and its
+    spikes differed from the 1-process run with the same virtual processes); without the probe
+    1 and 2 processes fire identically."""
+    if not is_nest(sim):
+        return sim.Projection
+
+    class Projection(sim.Projection):
+        _common_synapse_property_names = property(lambda self: [], lambda self, value: None)
+
+    return Projection
+
+
 def _synapse_type(sim: ModuleType, syn: dict, standard_stp: bool) -> tuple[Any, float]:
     """(PyNN synapse type without weights, factor from µS to the type's weight unit)."""
     delay = syn["delay"]
@@ -138,12 +158,13 @@ def to_pynn(network: Network | dict, sim: ModuleType, *, chains: int = 1,
     neurons = sim.Population(chains * n, sim.IF_cond_exp(**params), label=nd["label"])
     neurons.initialize(v=np.tile(nd["initial_values"]["v"], chains))
     built = PyNNNetwork(sim=sim, neurons=neurons, chains=chains, n=n)
+    projection = _projection_type(sim)
     for src in desc["sources"]:
         pop = sim.Population(chains * src["size"], sim.SpikeSourcePoisson(**src["parameters"]),
                              label=src["label"])
         syn = src["synapse"]
         built.sources[src["label"]] = pop
-        built.projections[src["label"]] = sim.Projection(
+        built.projections[src["label"]] = projection(
             pop, neurons, sim.OneToOneConnector(),
             sim.StaticSynapse(weight=syn["weight"], delay=syn["delay"]),
             receptor_type=src["receptor_type"], label=src["label"])
@@ -152,7 +173,7 @@ def to_pynn(network: Network | dict, sim: ModuleType, *, chains: int = 1,
         rows = np.asarray(proj["connections"], dtype=float)
         conns = [(int(i) + b * n, int(j) + b * n, w * scale, d)
                  for b in range(chains) for i, j, w, d in rows]
-        built.projections[proj["label"]] = sim.Projection(
+        built.projections[proj["label"]] = projection(
             neurons, neurons, sim.FromListConnector(conns, column_names=["weight", "delay"]),
             syn_type, receptor_type=proj["receptor_type"], label=proj["label"])
     return built
