@@ -85,33 +85,6 @@ def _effective(w, prm, binary, one, zero):
 
 
 @nb.njit(inline="always")
-def _update_row(wr, a1, a2, er, mr, has_dw, clip, binary, has_mask, prm, one, zero):
-    """:func:`_update` for a whole row, the switches outside the loops (they vectorise)."""
-    n = wr.shape[0]
-    if has_dw:
-        if clip:
-            for i in range(n):
-                wr[i] = min(max(wr[i] + (a1[i] + a2[i]), zero), one)
-        else:
-            for i in range(n):
-                wr[i] = wr[i] + (a1[i] + a2[i])
-        for i in range(n):
-            a1[i] = zero
-            a2[i] = zero
-    g, w_max, th_b = prm[21], prm[18], prm[15]
-    if binary:
-        for i in range(n):
-            er[i] = g * (w_max * (one if wr[i] > th_b else zero))
-    else:
-        for i in range(n):
-            er[i] = g * (w_max * wr[i])
-    if has_mask:
-        for i in range(n):
-            er[i] = er[i] * mr[i]
-
-
-# fastmath=False explicitly: numba otherwise inherits the calling kernel's fast-math flags
-@nb.njit(inline="always")
 def _update(wr, a1, a2, er, mr, i, has_dw, clip, binary, has_mask, prm, one, zero):
     """Synapse i of a row: w <- clip(w + (dw1 + dw2)), accumulators reset, effective weight
     (idempotent once applied: the accumulators are then zero)."""
