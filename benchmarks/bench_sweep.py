@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
               "dask_wall_s": round(dask_s, 2), "serial_wall_s": round(serial_s, 2),
               "speedup": round(serial_s / dask_s, 3),
               "dask_task_wall_s_sum": round(sum(task_s), 2),
+              "points": [{k: pt[k] for k in ("params", "n", "mean", "ci95")}
+                         for pt in s["points"]],
               "max_figure_difference": max(diffs),
               "same_figures": all(d == 0 or math.isclose(d, 0, abs_tol=1e-12) for d in diffs),
               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
