@@ -323,18 +323,14 @@ def block_steps(chains: int, n: int, n_ref: int, record_spikes: bool) -> int:
     return max(1, min(BLOCK_STEPS, SPIKE_BUFFER_BYTES // per_refractory_period * (n_ref + 1)))
 
 
-def unsupported_reason(net, rec, e_leak_schedule, device, slots=None) -> str | None:
-    """Why the kernel cannot run this simulation, in one line (None: it can); ``slots`` are the
-    pluggable components of :func:`lifsampling.engine.simulate` (input, drive, plasticity,
-    recorders), checked by :func:`.kernel_slots.unsupported_reason`."""
+def unsupported_reason(net, rec, e_leak_schedule, device) -> str | None:
+    """Why the kernel cannot run this simulation, in one line (None: it can). The pluggable
+    components of :func:`lifsampling.engine.simulate` (input, drive, plasticity, recorders) are
+    checked by :func:`.kernel_slots.unsupported_reason`."""
     if device.type != "cpu":
         return "the compiled kernel runs on the CPU only"
     if rec.trace_neurons:
         return "membrane traces are recorded by the torch path"
-    if slots is not None:
-        from .kernel_slots import unsupported_reason as slots_reason
-
-        return slots_reason(slots)
     return None
 
 
@@ -423,10 +419,11 @@ def _log_or_minus_inf(d: float) -> float:
 
 def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int, dtype,
                rec, v0_mV: float | None, progress_bar=None, e_leak_schedule=None,
-               slots=None) -> dict:
-    """Run ``simulate``'s loop in :func:`run_block` (or, with input, drive or plasticity
-    components in ``slots``, :func:`.kernel_slots.run_block_slots`); returns the recordings as
-    numpy arrays (and ``"plasticity"``: the components' states and weights).
+               plan=None) -> dict:
+    """Run ``simulate``'s loop in :func:`run_block` (or, given the ``plan`` of input, drive or
+    plasticity components, a :class:`.kernel_slots.SlotPlan`, in its compiled slot kernel);
+    returns the recordings as numpy arrays (and ``"plasticity"``: the components' states and
+    weights).
 
     A leak schedule is evaluated at every step and the block is cut where its value changes
     (schedules that return the same tensor object for a held value cost nothing to compare).
@@ -476,11 +473,6 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     thresholds = _ThresholdCache(net.noise, dt_ms)
     spike_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     n_ref = c.n_ref
-    plan = None
-    if slots is not None and (slots.input is not None or slots.drive or slots.plasticity):
-        from .kernel_slots import SlotPlan
-
-        plan = SlotPlan(slots, chains, n, dt_ms, seed, dtype)
 
     total = burn + steps
     block = block_steps(chains, n, n_ref, bool(rec.spikes))

@@ -144,7 +144,8 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     slot); ``"torch-compiled"`` the torch path with the element-wise work of a step as one
     ``torch.compile``-d kernel (:mod:`.fused`; worth it for large B x N; the first call compiles
     for a minute; constant background rates only); ``"auto"`` (default) the kernel where it can
-    run the simulation (:func:`.cpu_kernel.unsupported_reason`) and the torch path otherwise.
+    run the simulation (:func:`.cpu_kernel.unsupported_reason`, and for the slot components
+    :func:`.kernel_slots.unsupported_reason`) and the torch path otherwise.
     An explicit backend that cannot run a configuration raises ``ValueError`` saying why. The
     backends draw different (equally valid) random numbers for a seed; without randomness they
     give the same spikes.
@@ -175,8 +176,9 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
                    isinstance(plasticity, Sequence))
     if backend in ("kernel", "auto"):
         from .cpu_kernel import unsupported_reason
+        from .kernel_slots import unsupported_reason as slots_reason
 
-        reason = unsupported_reason(net, rec, e_leak_schedule, dev, slots)
+        reason = unsupported_reason(net, rec, e_leak_schedule, dev) or slots_reason(slots)
         if reason is None:
             return _run_kernel(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dtype, rec,
                                v0_mV, progress, memory_limit_bytes, e_leak_schedule, slots)
@@ -379,14 +381,17 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
     """The compiled CPU kernel (:mod:`.cpu_kernel`; with input, drive or plasticity
     components :mod:`.kernel_slots`)."""
     from .cpu_kernel import run_kernel
+    from .kernel_slots import SlotPlan
 
     n, steps, burn = net.n, round(duration_ms / dt_ms), round(burn_in_ms / dt_ms)
+    plan = (SlotPlan(slots, chains, n, dt_ms, seed, dtype)
+            if slots.input is not None or slots.drive or slots.plasticity else None)
     _check_recording(net, chains, steps, dt_ms, rec, memory_limit_bytes)
     t0 = time.perf_counter()
     bar = _progress(progress, burn + steps)
     try:
         out = run_kernel(net, steps, burn, chains, dt_ms, seed, dtype, rec, v0_mV, bar,
-                         e_leak_schedule, slots)
+                         e_leak_schedule, plan)
     finally:
         if bar is not None:
             bar[0].stop()
