@@ -17,19 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli import cli
 
 from lifsampling.cli import main
-
-
-def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["lifsampling", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture()

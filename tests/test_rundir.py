@@ -16,22 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from _cli import cli
 
 from lifsampling import __version__
 from lifsampling.cli import main
 from lifsampling.rundir import NAME_PATTERN, RunDirectory, new_directory
-
-
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``lifsampling ARGS`` in this process: (exit status, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["lifsampling", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def only_run(root: Path, command: str) -> Path:
