@@ -184,6 +184,18 @@ def _value_tables(values: Mapping[str, Any], cls: str) -> list[str]:
     return out
 
 
+def _close_section(out: list[str], path: Path, cfg: Mapping[str, Any],
+                   meta: dict[str, Any]) -> str:
+    """A run section's end: its metadata (with the versions of config.json), its figures."""
+    meta.update({f"version {k}": v for k, v in cfg.get("versions", {}).items()})
+    out += ["<details><summary>Run metadata</summary>", kv_table(meta, "meta"), "</details>"]
+    figs = figures_html(path)
+    if figs:
+        out += ["<h3>Figures</h3>", figs]
+    out.append("</section>")
+    return "\n".join(out)
+
+
 def command_section(path: Path, cfg: Mapping[str, Any], res: Mapping[str, Any]) -> str:
     """The run directory of an experiment command (``--run-dir``): results, options, the
     experiment's config, input files (SHA-256), run metadata, figures."""
@@ -207,13 +219,7 @@ def command_section(path: Path, cfg: Mapping[str, Any], res: Mapping[str, Any]) 
                       [[k, d.get("path"), d.get("bytes"), d.get("sha256")]
                        for k, d in inputs.items()], "inputs")]
     meta = {"started_utc": cfg.get("started_utc"), "wall_s": res.get("wall_s")}
-    meta.update({f"version {k}": v for k, v in cfg.get("versions", {}).items()})
-    out += ["<details><summary>Run metadata</summary>", kv_table(meta, "meta"), "</details>"]
-    figs = figures_html(path)
-    if figs:
-        out += ["<h3>Figures</h3>", figs]
-    out.append("</section>")
-    return "\n".join(out)
+    return _close_section(out, path, cfg, meta)
 
 
 def run_section(path: Path) -> str:
@@ -244,13 +250,7 @@ def run_section(path: Path) -> str:
         out += ["<h3>Per seed</h3>",
                 table(cols, [[row.get(c) for c in cols] for row in per_seed], "per-seed")]
     meta = {k: cfg.get(k) for k in ("started_utc", "device", "quick", "doc") if k in cfg}
-    meta.update({f"version {k}": v for k, v in cfg.get("versions", {}).items()})
-    out += ["<details><summary>Run metadata</summary>", kv_table(meta, "meta"), "</details>"]
-    figs = figures_html(path)
-    if figs:
-        out += ["<h3>Figures</h3>", figs]
-    out.append("</section>")
-    return "\n".join(out)
+    return _close_section(out, path, cfg, meta)
 
 
 def _sweep_plot(summary: Mapping[str, Any]) -> bytes | None:
