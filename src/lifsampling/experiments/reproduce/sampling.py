@@ -396,22 +396,31 @@ def _row_means(per_seed: list[dict]) -> dict:
     return out
 
 
-def _run_temp(config: ClaimConfig) -> dict:
+def _temp_per_seed(config: ClaimConfig, p: dict, value, spiking: bool = True) -> list[dict]:
+    """One :func:`~lifsampling.experiments.tempering_mnist.compare` per seed: its rows and the
+    seed's figure ``value(result)``."""
     from ..tempering_mnist import compare
 
-    p = _temp_params(config)
     rbm, base, rhythm, tmap = _temp_setup(config, p)
     per_seed = []
     for seed in p["seeds"]:
         r = compare(rbm, tmap, base, rhythm, duration_ms=p["duration_ms"], chains=p["chains"],
-                    seed=seed, read_T=p["read_T"], device=config.device)
+                    seed=seed, read_T=p["read_T"], device=config.device, spiking=spiking)
         r.pop("_oscillation_run", None)
-        per_seed.append({"seed": seed, "value": r["mode_switches_oscillation_per_1000"]
-                         - r["mode_switches_constant_per_1000"], "samplers": _temp_rows(r)})
+        per_seed.append({"seed": seed, "value": value(r), "samplers": _temp_rows(r)})
+    return per_seed
+
+
+def _temp_result(per_seed: list[dict], statistic: str) -> dict:
     return {"figure": float(np.mean([r["value"] for r in per_seed])), "per_seed": per_seed,
-            "extras": {"statistic": "oscillation minus constant noise: mode switches per 1,000 "
-                                    "samples (runs of >= 3 confident samples)",
-                       **_row_means(per_seed)}}
+            "extras": {"statistic": statistic, **_row_means(per_seed)}}
+
+
+def _run_temp(config: ClaimConfig) -> dict:
+    per_seed = _temp_per_seed(config, _temp_params(config), lambda r: (
+        r["mode_switches_oscillation_per_1000"] - r["mode_switches_constant_per_1000"]))
+    return _temp_result(per_seed, "oscillation minus constant noise: mode switches per 1,000 "
+                                  "samples (runs of >= 3 confident samples)")
 
 
 register(Claim(
@@ -436,24 +445,14 @@ def _base_params(config: ClaimConfig) -> dict:
 
 
 def _run_base(config: ClaimConfig) -> dict:
-    from ..tempering_mnist import compare
-
-    p = _base_params(config)
-    rbm, base, rhythm, tmap = _temp_setup(config, p)
-    per_seed = []
-    for seed in p["seeds"]:
-        r = compare(rbm, tmap, base, rhythm, duration_ms=p["duration_ms"], chains=p["chains"],
-                    seed=seed, read_T=p["read_T"], device=config.device, spiking=False)
-        rows = _temp_rows(r)
-        per_seed.append({"seed": seed, "value": rows["ast"]["mode_switches_per_1000"],
-                         "samplers": rows})
+    per_seed = _temp_per_seed(config, _base_params(config),
+                              lambda r: r["samplers"]["ast"]["mode_switches_per_1000"],
+                              spiking=False)
     if any(r["value"] is None for r in per_seed):
         raise RuntimeError("an AST chain emitted too few beta = 1 samples to count mode "
                            "switches; give a longer duration_ms")
-    return {"figure": float(np.mean([r["value"] for r in per_seed])), "per_seed": per_seed,
-            "extras": {"statistic": "AST mode switches per 1,000 beta = 1 samples (runs of >= 3 "
-                                    "confident samples) at the tempering budget",
-                       **_row_means(per_seed)}}
+    return _temp_result(per_seed, "AST mode switches per 1,000 beta = 1 samples (runs of >= 3 "
+                                  "confident samples) at the tempering budget")
 
 
 register(Claim(
