@@ -214,14 +214,6 @@ def check_claim_tasks(spec: SweepSpec) -> None:
             raise ValueError(f"{msg} (grid point {point})" if point else msg) from None
 
 
-def default_out_dir() -> Path:
-    """``<cache>/runs``, where sweeps go when no directory is given (never the working
-    directory unless asked)."""
-    from .datasets import cache_dir
-
-    return cache_dir() / "runs"
-
-
 def sweep_dir(spec: SweepSpec, out_dir: str | os.PathLike,
               function: TaskFunction | None = None) -> Path:
     """The sweep's directory: ``<out_dir>/<name or claim>-<digest>``."""
@@ -321,9 +313,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike | None = None, *,
     ``function``: instead of a claim, a task function ``(params, seed, directory) -> {"figure":
     ..., ...}`` (Python API; it must be importable or picklable by the workers).
     """
-    from .experiments.reproduce import check_out_dir
+    from .experiments.reproduce import check_out_dir, default_runs_dir
 
-    out_dir = default_out_dir() if out_dir is None else out_dir
+    out_dir = default_runs_dir() if out_dir is None else out_dir
     if function is None:
         check_claim_tasks(spec)
     elif not callable(function):
@@ -474,9 +466,9 @@ def run_serial(spec: SweepSpec, out_dir: str | os.PathLike | None = None,
     """The same sweep without Dask: the tasks without a result file, one after another in this
     process, into the same directory and files as :func:`run_sweep` (the serial baseline of a
     sweep's speed-up, and a fallback where no cluster can start). Returns ``sweep.json``."""
-    from .experiments.reproduce import check_out_dir
+    from .experiments.reproduce import check_out_dir, default_runs_dir
 
-    out_dir = default_out_dir() if out_dir is None else out_dir
+    out_dir = default_runs_dir() if out_dir is None else out_dir
     if function is None:
         check_claim_tasks(spec)
     check_out_dir(Path(out_dir))

@@ -48,7 +48,7 @@ _REGISTRY: dict[str, Claim] = {}
 _LOADED = False
 
 
-def _default_runs() -> Path:
+def default_runs_dir() -> Path:
     """``<cache>/runs``: nothing goes into the working directory unless asked."""
     from ...datasets import cache_dir
 
@@ -70,7 +70,7 @@ class ClaimConfig:
 
     quick: bool = False
     seeds: int | None = None
-    out_dir: Path = field(default_factory=lambda: _default_runs())
+    out_dir: Path = field(default_factory=lambda: default_runs_dir())
     device: str = "auto"
     progress: bool = False
     run_dir: Path | None = None
@@ -302,5 +302,6 @@ def run_claim(name: str, config: ClaimConfig) -> dict:
     return summary
 
 
-__all__ = ["Claim", "ClaimConfig", "check_applied", "check_out_dir", "claims", "get_claim",
+__all__ = ["Claim", "ClaimConfig", "check_applied", "check_out_dir", "claims", "default_runs_dir",
+           "get_claim",
            "mean_ci95", "register", "run_claim"]
