@@ -18,6 +18,11 @@ One time loop, :func:`simulate`, runs B independent chains of one :class:`Networ
 6. **recording** — after the burn-in: spike counts and the :class:`Record` options (spikes, z,
    joint states, traces), then any ``recorders`` callables, which see a :class:`StepView`.
 
+Every run returns the full state after its last step (:class:`SimulationState`: membranes,
+conductances, refractory countdowns, STP resources, the spikes in flight, the clock) as
+``result.final_state``; ``simulate(..., initial_state=state)`` continues from it, also with
+changed weights and leaks (:mod:`.state`).
+
 A new synapse, rule or recorder is a component of one slot, never a second loop. The slot
 components live in :mod:`.slots`; the rules of :mod:`lifsampling.plasticity` come as plasticity
 components (``PlasticProjection``). Backends (``simulate(..., backend=...)``): the torch path
@@ -31,11 +36,13 @@ from .network import BACKENDS, Network, resolve_device, simulate
 from .neuron import LIFConstants, LIFState, initial_state, lif_step, make_constants
 from .noise import PoissonBackground
 from .slots import PlasticityRule, PoissonDrive, PoissonInput, StepView, project
+from .state import SimulationState
 from .synapses import STPState, initial_stp_state, make_stp_constants, propagate, stp_step
 
 __all__ = [
     "BACKENDS", "LIFConstants", "LIFState", "Network", "PlasticityRule", "PoissonBackground",
-    "PoissonDrive", "PoissonInput", "Record", "STPState", "SimulationResult", "StepView",
+    "PoissonDrive", "PoissonInput", "Record", "STPState", "SimulationResult", "SimulationState",
+    "StepView",
     "initial_state", "initial_stp_state", "lif_step", "make_constants", "make_stp_constants",
     "project", "propagate", "resolve_device", "simulate", "stp_step",
 ]

@@ -323,14 +323,21 @@ def block_steps(chains: int, n: int, n_ref: int, record_spikes: bool) -> int:
     return max(1, min(BLOCK_STEPS, SPIKE_BUFFER_BYTES // per_refractory_period * (n_ref + 1)))
 
 
-def unsupported_reason(net, rec, e_leak_schedule, device) -> str | None:
+def unsupported_reason(net, rec, e_leak_schedule, device, *, initial_state=None,
+                       plasticity=()) -> str | None:
     """Why the kernel cannot run this simulation, in one line (None: it can). The pluggable
     components of :func:`lifsampling.engine.simulate` (input, drive, plasticity, recorders) are
-    checked by :func:`.kernel_slots.unsupported_reason`."""
+    checked by :func:`.kernel_slots.unsupported_reason`; ``initial_state`` and the plasticity
+    components together here (a continued run's spikes in flight through a recurrent plastic
+    projection are not handed to the slot kernel)."""
     if device.type != "cpu":
         return "the compiled kernel runs on the CPU only"
     if rec.trace_neurons:
         return "membrane traces are recorded by the torch path"
+    if initial_state is not None and any(getattr(r, "pre", None) == "network"
+                                         for r in plasticity):
+        return ("continuing an initial_state with a recurrent plastic projection runs on the "
+                "torch path")
     return None
 
 
@@ -412,6 +419,66 @@ def _uniform_shift(x, base, tol_mV: float = 1e-5) -> float | None:
     return 0.5 * (lo + hi) if hi - lo <= tol_mV else None
 
 
+def _kernel_arrays(start, n_ref: int, np_dtype, stp_on: bool) -> tuple[int, tuple]:
+    """The kernel's state arrays from a :class:`.state.SimulationState`: its synapses as if
+    they had last been updated in the step before (``last_spike = step - 1``), its last step's
+    spikes (countdown = n_ref) with their efficacies as the spikes in flight."""
+    import torch
+
+    step0 = int(start.step)
+
+    def arr(t, dt):
+        return np.array(t.detach().to(device="cpu", dtype=torch.float64).numpy(), dtype=dt,
+                        order="C")
+
+    v, g_exc, g_inh = (arr(t, np_dtype) for t in (start.v_mV, start.g_exc_uS, start.g_inh_uS))
+    refrac = arr(start.refrac_steps, np.int32)
+    res, util = arr(start.stp_resources, np.float64), arr(start.stp_utilisation, np.float64)
+    chains, n = v.shape
+    last_spike = np.full((chains, n), step0 - 1, dtype=np.int64)
+    prev_ids = np.zeros((chains, n), dtype=np.int64)
+    prev_eff = np.zeros((chains, n), dtype=np_dtype)
+    prev_n = np.zeros(chains, dtype=np.int64)
+    if stp_on:
+        eff = arr(start.efficacy, np_dtype)
+        for b in range(chains):
+            ids = np.flatnonzero(refrac[b] == n_ref)
+            prev_ids[b, : ids.size] = ids
+            prev_eff[b, : ids.size] = eff[b, ids]
+            prev_n[b] = ids.size
+    return step0, (v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n)
+
+
+def _final_state(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
+                 clock: int, dt_ms: float, stp_c: np.ndarray, stp_advanced: bool):
+    """The :class:`.state.SimulationState` after step ``clock - 1``: the lazily updated
+    synapses brought up to that step (``1 - R <- (1 - R) d_rec^h``, ``u - U <- (u - U)
+    d_fac^h``, h = steps since their last update), the last step's spikes in flight as the
+    efficacy array. Without recurrent synapses (or with additive ones) the synaptic state is
+    not advanced, as on the torch path."""
+    import torch
+
+    from .state import SimulationState
+
+    r_out, u_out = res.copy(), util.copy()
+    if stp_advanced:
+        h = (clock - 1 - last_spike).astype(np.float64)
+        big_u, log_rec, log_fac = stp_c[0], stp_c[1], stp_c[2]
+        with np.errstate(invalid="ignore", over="ignore"):
+            d_rec = np.where(h == 0, 1.0, np.exp(h * log_rec))
+            d_fac = np.where(h == 0, 1.0, np.exp(h * log_fac))
+        r_out = 1.0 - (1.0 - res) * d_rec
+        u_out = big_u + (util - big_u) * d_fac
+    eff = np.zeros_like(v)
+    for b in range(v.shape[0]):
+        m = int(prev_n[b])
+        eff[b, prev_ids[b, :m]] = prev_eff[b, :m]
+    t = torch.from_numpy
+    dtype = t(v).dtype
+    return SimulationState(t(v.copy()), t(g_exc.copy()), t(g_inh.copy()), t(refrac.copy()),
+                           t(r_out).to(dtype), t(u_out).to(dtype), t(eff), clock, dt_ms)
+
+
 def _log_or_minus_inf(d: float) -> float:
     """log of a per-step decay factor; 0 (recovers within one step) -> -inf."""
     return math.log(d) if d > 0 else -math.inf
@@ -419,11 +486,13 @@ def _log_or_minus_inf(d: float) -> float:
 
 def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int, dtype,
                rec, v0_mV: float | None, progress_bar=None, e_leak_schedule=None,
-               plan=None) -> dict:
+               plan=None, start=None) -> dict:
     """Run ``simulate``'s loop in :func:`run_block` (or, given the ``plan`` of input, drive or
     plasticity components, a :class:`.kernel_slots.SlotPlan`, in its compiled slot kernel);
     returns the recordings as numpy arrays (and ``"plasticity"``: the components' states and
-    weights).
+    weights), and ``"final_state"``, the :class:`.state.SimulationState` after the last step.
+    ``start`` (a :class:`.state.SimulationState`) continues a run: steps are numbered from its
+    clock on (random stream, background rates, leak schedule), recordings from its burn-in.
 
     A leak schedule is evaluated at every step and the block is cut where its value changes
     (schedules that return the same tensor object for a held value cost nothing to compare).
@@ -452,16 +521,23 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     w_lo = np.where(nonzero.any(1), nonzero.argmax(1), 0).astype(np.int64)
     w_hi = np.where(nonzero.any(1), n - nonzero[:, ::-1].argmax(1), 0).astype(np.int64)
 
-    v = (e_leak.copy() if v0_mV is None else np.full((chains, n), v0_mV, dtype=np_dtype))
-    g_exc = np.zeros((chains, n), dtype=np_dtype)
-    g_inh = np.zeros((chains, n), dtype=np_dtype)
-    refrac = np.zeros((chains, n), dtype=np.int32)
-    res = np.ones((chains, n), dtype=np.float64)
-    util = np.full((chains, n), sc.U, dtype=np.float64)
-    last_spike = np.full((chains, n), -(2**40), dtype=np.int64)
-    prev_ids = np.zeros((chains, n), dtype=np.int64)
-    prev_eff = np.zeros((chains, n), dtype=np_dtype)
-    prev_n = np.zeros(chains, dtype=np.int64)
+    n_ref = c.n_ref
+    stp_on = has_recurrent or (plan is not None and plan.recurrent_plastic)
+    if start is None:
+        step0 = 0
+        v = (e_leak.copy() if v0_mV is None else np.full((chains, n), v0_mV, dtype=np_dtype))
+        g_exc = np.zeros((chains, n), dtype=np_dtype)
+        g_inh = np.zeros((chains, n), dtype=np_dtype)
+        refrac = np.zeros((chains, n), dtype=np.int32)
+        res = np.ones((chains, n), dtype=np.float64)
+        util = np.full((chains, n), sc.U, dtype=np.float64)
+        last_spike = np.full((chains, n), -(2**40), dtype=np.int64)
+        prev_ids = np.zeros((chains, n), dtype=np.int64)
+        prev_eff = np.zeros((chains, n), dtype=np_dtype)
+        prev_n = np.zeros(chains, dtype=np.int64)
+    else:
+        step0, arrays = _kernel_arrays(start, n_ref, np_dtype, stp_on)
+        v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n = arrays
 
     spike_counts = np.zeros((chains, n), dtype=np.int64)
     on_steps = np.zeros((chains, n), dtype=np.int64)
@@ -472,12 +548,12 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
     keys = chain_keys(seed, chains)
     thresholds = _ThresholdCache(net.noise, dt_ms)
     spike_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    n_ref = c.n_ref
 
     total = burn + steps
+    burn_to = step0 + burn  # absolute step numbers from here on
     block = block_steps(chains, n, n_ref, bool(rec.spikes))
-    for k0 in range(0, total, block):
-        k1 = min(total, k0 + block)
+    for k0 in range(step0, step0 + total, block):
+        k1 = min(step0 + total, k0 + block)
         thr_e, thr_i, tab = thresholds.block(k0, k1)
         cap = (n * ((k1 - k0) // (n_ref + 1) + 1)) if rec.spikes else 1
         spk_step = np.zeros((chains, cap), dtype=np.int64)
@@ -490,11 +566,11 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
                          prev_n), (w, w_lo, w_hi), (spike_counts, on_steps, z_all, joint,
                          spk_step, spk_id, spk_n), leak, shift, i_offset, neuron_c, n_ref, stp_c,
                          sc.static, has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], keys, s0,
-                         s1, burn, z_every, bool(rec.spikes))
+                         s1, burn_to, z_every, bool(rec.spikes))
                 continue
             run_block(v, g_exc, g_inh, refrac, res, util, last_spike, prev_ids, prev_eff, prev_n,
                       leak, shift, i_offset, neuron_c, n_ref, w, w_lo, w_hi, stp_c, sc.static,
-                      has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], keys, s0, s1, burn,
+                      has_recurrent, thr_e, thr_i, tab[s0 - k0:s1 - k0], keys, s0, s1, burn_to,
                       spike_counts, on_steps, z_every,
                       z_all, joint, bool(rec.spikes), spk_step, spk_id, spk_n)
         if rec.spikes and spk_n.any():
@@ -502,8 +578,11 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
             mask = np.arange(cap)[None, :] < spk_n[:, None]
             spike_chunks.append((spk_step[mask], ch, spk_id[mask].astype(np.int64)))
         if progress_bar is not None:
-            progress_bar[0].update(progress_bar[1], completed=k1)
-    out = {"spike_counts": spike_counts, "on_steps": on_steps}
+            progress_bar[0].update(progress_bar[1], completed=k1 - step0)
+    out = {"spike_counts": spike_counts, "on_steps": on_steps,
+           "final_state": _final_state(v, g_exc, g_inh, refrac, res, util, last_spike,
+                                       prev_ids, prev_eff, prev_n, step0 + total, dt_ms, stp_c,
+                                       stp_on and not sc.static)}
     if plan is not None:
         out["plasticity"] = plan.plasticity_results(total * dt_ms)
     if rec.spikes:

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .state import SimulationState
+
 
 @dataclass(frozen=True)
 class Record:
@@ -41,6 +43,7 @@ class SimulationResult:
     wall_s: float = 0.0
     plasticity_state: Any = None  # the plasticity component's state after the run
     plastic_weights_uS: torch.Tensor | None = None  # its weights after the run, (1|B, N_pre, N)
+    final_state: SimulationState | None = None  # to continue: simulate(..., initial_state=)
 
     @property
     def rates_hz(self) -> torch.Tensor:

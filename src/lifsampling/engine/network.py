@@ -13,10 +13,11 @@ import torch
 from ..params import NeuronParams, NoiseParams, SynapseParams
 from .fused import compiled_step
 from .monitors import Record, SimulationResult
-from .neuron import initial_state, lif_step, make_constants
+from .neuron import LIFState, initial_state, lif_step, make_constants
 from .noise import PoissonBackground
 from .slots import PlasticityRule, PoissonDrive, PoissonInput, StepView, project
-from .synapses import initial_stp_state, make_stp_constants, propagate, stp_step
+from .state import SimulationState, check_state, continued_seed
+from .synapses import STPState, initial_stp_state, make_stp_constants, propagate, stp_step
 
 MEMORY_LIMIT_BYTES = 4 * 1024**3
 MAX_JOINT_UNITS = 20
@@ -118,7 +119,7 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
              input: PoissonInput | None = None, drive: Sequence[PoissonDrive] = (),
              plasticity: PlasticityRule | Sequence[PlasticityRule] | None = None,
              recorders: Sequence[Callable[[StepView], None]] = (),
-             backend: str = "auto",
+             backend: str = "auto", initial_state: SimulationState | None = None,
              memory_limit_bytes: int = MEMORY_LIMIT_BYTES) -> SimulationResult:
     """Run ``chains`` independent copies of ``net`` for ``burn_in_ms + duration_ms``.
 
@@ -127,8 +128,19 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     its slots. Randomness comes only from ``seed``: the same seed gives the same spikes on the
     same device and backend. Membranes start at ``v0_mV`` (default: their leak potential).
 
+    - ``initial_state``: a :class:`~.state.SimulationState` (``result.final_state`` of an
+      earlier run, whose shapes (chains, N) and ``dt_ms`` it must have) to continue from
+      instead of the default start; the burn-in then runs from it. The network's weights and
+      leaks may differ from the run that produced it (the last step's spikes are delivered
+      through the new weights). The clock goes on: background rates and ``e_leak_schedule`` see
+      ``t_ms`` counted from the first run's start, and the kernel's random stream continues,
+      so a kernel run continued with the same seed is the uninterrupted run; the torch path
+      seeds its generator from (seed, ``initial_state.step``) and never replays the numbers
+      of the run before. Every run returns its last state as ``result.final_state``.
+
     - ``e_leak_schedule(t_ms)``, if given, returns the leak potentials (N,) or (B, N) in mV for
-      the step starting at ``t_ms`` (from the start of the burn-in), e.g. to track the drift of
+      the step starting at ``t_ms`` (from the start of the burn-in, or of the first run of an
+      ``initial_state``), e.g. to track the drift of
       the activation function's midpoint under an oscillating background (a current I(t) is the
       leak shift I / g_l).
     - ``input``: a :class:`~.slots.PoissonInput` population projecting onto the network;
@@ -160,6 +172,8 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
         raise ValueError(f"unknown backend {backend!r}; use {', '.join(map(repr, BACKENDS))}")
     rec = record or Record()
     net.validate()
+    if initial_state is not None:
+        check_state(initial_state, chains, net.n, dt_ms, v0_mV)
     dev = resolve_device(device)
     rules = (() if plasticity is None else
              tuple(plasticity) if isinstance(plasticity, Sequence) else (plasticity,))
@@ -178,10 +192,13 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
         from .cpu_kernel import unsupported_reason
         from .kernel_slots import unsupported_reason as slots_reason
 
-        reason = unsupported_reason(net, rec, e_leak_schedule, dev) or slots_reason(slots)
+        reason = (unsupported_reason(net, rec, e_leak_schedule, dev,
+                                     initial_state=initial_state, plasticity=rules)
+                  or slots_reason(slots))
         if reason is None:
             return _run_kernel(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dtype, rec,
-                               v0_mV, progress, memory_limit_bytes, e_leak_schedule, slots)
+                               v0_mV, progress, memory_limit_bytes, e_leak_schedule, slots,
+                               initial_state)
         if backend == "kernel":
             raise ValueError(f"backend='kernel' cannot run this simulation: {reason}")
     fused = backend == "torch-compiled"
@@ -191,12 +208,17 @@ def simulate(net: Network, duration_ms: float, *, chains: int = 1, dt_ms: float 
     with _cpu_threads(dev, chains * net.n):
         if fused:
             with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-                torch.manual_seed(seed)
+                torch.manual_seed(continued_seed(seed, _clock(initial_state)))
                 return _run(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dev, dtype, rec,
                             v0_mV, progress, e_leak_schedule, memory_limit_bytes, slots,
-                            fused=True)
+                            fused=True, start=initial_state)
         return _run(net, duration_ms, chains, dt_ms, burn_in_ms, seed, dev, dtype, rec, v0_mV,
-                    progress, e_leak_schedule, memory_limit_bytes, slots)
+                    progress, e_leak_schedule, memory_limit_bytes, slots, start=initial_state)
+
+
+def _clock(start: SimulationState | None) -> int:
+    """The step a run starts at: 0, or the clock of the state it continues."""
+    return 0 if start is None else int(start.step)
 
 
 def _add(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
@@ -217,18 +239,26 @@ def _one_or_list(states: list, weights: list, slots: _Slots) -> tuple:
 def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms: float,
          seed: int, dev: torch.device, dtype: torch.dtype, rec: Record, v0_mV: float | None,
          progress: bool, e_leak_schedule: Callable[[float], torch.Tensor] | None,
-         memory_limit_bytes: int, slots: _Slots, fused: bool = False) -> SimulationResult:
-    """The torch path: the schedule of :mod:`lifsampling.engine`, one slot after the other."""
+         memory_limit_bytes: int, slots: _Slots, fused: bool = False,
+         start: SimulationState | None = None) -> SimulationResult:
+    """The torch path: the schedule of :mod:`lifsampling.engine`, one slot after the other
+    (from ``start`` if given: :mod:`.state`)."""
     n = net.n
     steps = round(duration_ms / dt_ms)
     burn = round(burn_in_ms / dt_ms)
+    step0 = _clock(start)
     _check_recording(net, chains, steps, dt_ms, rec, memory_limit_bytes)
 
     gen = torch.Generator(device=dev)
-    gen.manual_seed(seed)
+    gen.manual_seed(continued_seed(seed, step0))
     e_leak = net.e_leak_mV.to(device=dev, dtype=dtype)
     c = make_constants(net.neuron, e_leak, dt_ms)
-    state = initial_state(chains, n, c, v0_mV=v0_mV, device=dev, dtype=dtype)
+    if start is None:
+        state = initial_state(chains, n, c, v0_mV=v0_mV, device=dev, dtype=dtype)
+    else:
+        start = start.to(dev, dtype)
+        state = LIFState(start.v_mV.clone(), start.g_exc_uS.clone(), start.g_inh_uS.clone(),
+                         start.refrac_steps.clone())
     noise = PoissonBackground(net.noise, dt_ms, dev, dtype)
     silent = (not net.noise.time_varying and net.noise.rate_exc_hz == 0
               and net.noise.rate_inh_hz == 0)  # no background: nothing to draw
@@ -236,7 +266,8 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
     w_split = torch.cat([w.clamp(min=0), (-w).clamp(min=0)], dim=1).contiguous()
     has_recurrent = bool((w != 0).any())
     sc = make_stp_constants(net.synapse, net.neuron, dt_ms)
-    stp = initial_stp_state(chains, n, sc, dev, dtype)
+    stp = (initial_stp_state(chains, n, sc, dev, dtype) if start is None else
+           STPState(start.stp_resources.clone(), start.stp_utilisation.clone()))
 
     # drive slot: input population and extra Poisson drive
     inp = slots.input
@@ -270,13 +301,21 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
 
     pend_e: torch.Tensor | None = None  # recurrent jumps of the previous step (1-step delay)
     pend_i: torch.Tensor | None = None
+    if start is not None:  # the last step of the run continued: its spikes are in flight
+        if has_recurrent:
+            jumps = propagate(start.efficacy, start.refrac_steps == c.n_ref, w_split, n)
+            if jumps is not None:
+                pend_e, pend_i = jumps
+        for j in recurrent:
+            pend_e = _add(pend_e, project(start.efficacy, pw[j]))
+    efficacy = torch.zeros(chains, n, device=dev, dtype=dtype)  # stays 0 without STP steps
     if fused:
         step = compiled_step()
         zeros = torch.zeros(chains, n, device=dev, dtype=dtype)
     t0 = time.perf_counter()
     bar = _progress(progress, burn + steps)
     for k in range(burn + steps):
-        t_ms = k * dt_ms
+        t_ms = (step0 + k) * dt_ms
         if e_leak_schedule is not None:
             c = c._replace(e_leak=torch.as_tensor(e_leak_schedule(t_ms), device=dev, dtype=dtype))
         # 1. drive: background (inside the fused step), input population, extra Poisson drive,
@@ -354,7 +393,10 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
     result = SimulationResult(
         dt_ms=dt_ms, duration_ms=steps * dt_ms, chains=chains, spike_counts=spike_counts.cpu(),
         on_fraction=(on_steps.double() / steps).cpu(), wall_s=time.perf_counter() - t0,
-        plasticity_state=pstate_out, plastic_weights_uS=pw_out)
+        plasticity_state=pstate_out, plastic_weights_uS=pw_out,
+        final_state=SimulationState(state.v, state.g_exc, state.g_inh, state.refrac_left,
+                                    stp.resources, stp.utilisation, efficacy,
+                                    step0 + burn + steps, dt_ms))
     if rec.spikes:
         if spike_log:
             result.spikes = (
@@ -377,7 +419,7 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
                 seed: int, dtype: torch.dtype, rec: Record, v0_mV: float | None, progress: bool,
                 memory_limit_bytes: int,
                 e_leak_schedule: Callable[[float], torch.Tensor] | None,
-                slots: _Slots) -> SimulationResult:
+                slots: _Slots, start: SimulationState | None = None) -> SimulationResult:
     """The compiled CPU kernel (:mod:`.cpu_kernel`; with input, drive or plasticity
     components :mod:`.kernel_slots`)."""
     from .cpu_kernel import run_kernel
@@ -391,7 +433,7 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
     bar = _progress(progress, burn + steps)
     try:
         out = run_kernel(net, steps, burn, chains, dt_ms, seed, dtype, rec, v0_mV, bar,
-                         e_leak_schedule, plan)
+                         e_leak_schedule, plan, start=start)
     finally:
         if bar is not None:
             bar[0].stop()
@@ -399,7 +441,7 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
         dt_ms=dt_ms, duration_ms=steps * dt_ms, chains=chains,
         spike_counts=torch.from_numpy(out["spike_counts"]),
         on_fraction=torch.from_numpy(out["on_steps"] / steps),
-        wall_s=time.perf_counter() - t0)
+        wall_s=time.perf_counter() - t0, final_state=out["final_state"])
     if "plasticity" in out:
         result.plasticity_state, result.plastic_weights_uS = _one_or_list(*out["plasticity"],
                                                                           slots)
