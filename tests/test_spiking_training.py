@@ -60,22 +60,31 @@ def test_training_in_the_loop_fits_the_data(cal, data):
     assert abs(state.history[-1]["negative_mean_pixel"] - data.mean()) < 0.05
 
 
-def test_resumed_run_equals_uninterrupted(cal, data, tmp_path):
+@pytest.mark.parametrize("continue_state", [True, False], ids=["continue", "reimpose"])
+def test_resumed_run_equals_uninterrupted(cal, data, tmp_path, continue_state):
     """3 epochs in one go == a run interrupted after its first epoch, then resumed from the
-    checkpoint (same seed): identical float64 weights, biases and chain states."""
+    checkpoint (same seed): identical float64 weights, biases and chain states, and with
+    continued chains the same full network state (which the checkpoint holds)."""
     rbm = random_rbm(6, 4, seed=2, scale=0.3)
-    cfg = SpikingTrainingConfig(epochs=3, batch_size=50, chains=4, learning_rate=0.1, seed=5)
+    cfg = SpikingTrainingConfig(epochs=3, batch_size=50, chains=4, learning_rate=0.1, seed=5,
+                                continue_state=continue_state)
     full, s_full = train_spiking(rbm, cal, data, cfg, device="cpu",
                                  checkpoint=tmp_path / "a.npz")
     train_spiking(rbm, cal, data, cfg, device="cpu", checkpoint=tmp_path / "b.npz",
                   on_epoch=lambda state: {"stop": True})  # interrupted after epoch 1
-    assert load_checkpoint(tmp_path / "b.npz")[0].epoch == 1
+    interrupted = load_checkpoint(tmp_path / "b.npz")[0]
+    assert interrupted.epoch == 1
+    assert (interrupted.network_state is not None) == continue_state
     resumed, s_res = train_spiking(rbm, cal, data, cfg, device="cpu",
                                    checkpoint=tmp_path / "b.npz", resume=True)
     assert s_res.epoch == 3
     assert torch.equal(full.W, resumed.W) and torch.equal(full.b_v, resumed.b_v)
     assert torch.equal(full.b_h, resumed.b_h) and torch.equal(s_full.chains, s_res.chains)
     assert not torch.equal(full.W, rbm.W)
+    if continue_state:  # 18 updates of 10 ms free running + 1 sample (10 ms), after tau_ref
+        a, b = s_full.network_state, s_res.network_state
+        assert a.step == b.step == round((10.0 + 18 * 20.0) / a.dt_ms)
+        assert all(torch.equal(x, y) for x, y in zip(a[:7], b[:7], strict=True))
 
 
 def test_resume_refuses_another_configuration(cal, data, tmp_path):

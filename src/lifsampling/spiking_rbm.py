@@ -56,7 +56,7 @@ import torch
 
 from .boltzmann import RBM
 from .calibration import Calibration, load_calibration
-from .engine import Network, Record, simulate
+from .engine import Network, Record, SimulationState, simulate
 from .engine.synapses import renormalised_stp, replay_mean_efficacy
 from .mapping import biases_to_leak, bm_to_network, weights_to_conductances
 from .params import NoiseParams, SynapseParams
@@ -343,6 +343,7 @@ class SpikingSamples:
     spikes: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     dt_ms: float = 0.1
     info: dict = field(default_factory=dict)
+    final_state: SimulationState | None = None  # the network's state after the last sample
 
     @property
     def visible(self) -> torch.Tensor:
@@ -376,7 +377,8 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
              e_leak_schedule: Callable[[float], torch.Tensor] | None = None,
              record_spikes: bool = False, progress: bool = False,
              network: Network | None = None, backend: str = "auto",
-             correction: LayerCorrection | None = None) -> SpikingSamples:
+             correction: LayerCorrection | None = None,
+             initial_state: SimulationState | None = None) -> SpikingSamples:
     """Run the full network freely and read its state every ``sample_every_ms``.
 
     Biological time per chain: ``burn_in_ms + n_samples * sample_every_ms``. ``noise`` replaces
@@ -384,7 +386,10 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
     potentials over time (see :func:`lifsampling.engine.simulate`); ``init`` (N,) or
     (chains, N) or visible-only, binary, is imposed during the first tau_ref of the burn-in.
     ``network`` skips the mapping (e.g. a network from :func:`build_network` reused);
-    ``correction`` maps with a :class:`LayerCorrection`.
+    ``correction`` maps with a :class:`LayerCorrection`. ``initial_state`` (the
+    ``final_state`` of earlier samples, of a network of the same size; not with ``init``)
+    continues those chains from their full state: membranes, conductances, refractory clocks,
+    synaptic resources (:class:`lifsampling.engine.SimulationState`).
     ``backend`` is passed to :func:`lifsampling.engine.simulate` ("auto", "kernel", "torch",
     "torch-compiled").
     """
@@ -398,6 +403,9 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
     net = network or build_network(rbm, calibration, synapse=synapse, noise=noise,
                                    correction=correction)
     schedule = e_leak_schedule
+    if init is not None and initial_state is not None:
+        raise ValueError("give init (a binary state to impose) or initial_state (a full state "
+                         "to continue), not both")
     if init is not None:
         z0 = torch.as_tensor(np.asarray(init), dtype=torch.float32)
         if z0.ndim == 1:
@@ -417,12 +425,12 @@ def generate(rbm: RBM, calibration: Calibration, *, n_samples: int, chains: int 
     res = simulate(net, n_samples * sample_every_ms, chains=chains, burn_in_ms=burn_in_ms,
                    seed=seed, device=device, progress=progress, e_leak_schedule=schedule,
                    record=Record(z_every_ms=sample_every_ms, spikes=record_spikes),
-                   backend=backend)
+                   backend=backend, initial_state=initial_state)
     states = res.z_samples[:n_samples].permute(1, 0, 2).to(torch.uint8).contiguous()
     return SpikingSamples(states=states, sample_every_ms=sample_every_ms, burn_in_ms=burn_in_ms,
                           synapse=net.synapse, n_visible=rbm.n_visible, n_pixels=rbm.n_pixels,
                           wall_s=time.perf_counter() - t0, spike_counts=res.spike_counts,
-                          spikes=res.spikes, dt_ms=res.dt_ms)
+                          spikes=res.spikes, dt_ms=res.dt_ms, final_state=res.final_state)
 
 
 def renormalise_stp(rbm: RBM, calibration: Calibration, U: float, tau_rec_ms: float, *,

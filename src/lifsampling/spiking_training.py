@@ -9,17 +9,23 @@ model term comes from the spiking network itself, so whatever the mapping gets w
   replaced by their exact conditionals sigma(b_h + Wᵀv);
 * negative phase: ``chains`` persistent free-running spiking chains of the network mapped
   from the current (W, b). Between updates the weights change, so each negative phase is a new
-  simulation that continues from the chains' last states (imposed for tau_ref through the
-  leak potentials, then ``free_ms`` of unread free running) and reads ``samples_per_update``
-  states every ``sample_every_ms``; the hidden units enter through sigma(b_h + Wᵀv) of the sampled
+  simulation of the new network. With ``continue_state`` (default) it continues from the
+  chains' full state at the end of the previous one (membranes, conductances, refractory
+  clocks, synaptic resources: :class:`lifsampling.engine.SimulationState`), so the chains run
+  freely across updates; otherwise (``continue_state=False``, "reimpose") it starts from their
+  last binary states, imposed for tau_ref through the leak potentials. The first negative phase
+  starts from training images, imposed. Each runs ``free_ms`` unread (default 10 ms when
+  continuing, 50 ms when reimposing) and then reads ``samples_per_update`` states every
+  ``sample_every_ms``; the hidden units enter through sigma(b_h + Wᵀv) of the sampled
   visible states (Rao–Blackwellised);
 * W += lr (<v hᵀ>_data - <v hᵀ>_net), the same for b_v, b_h, with the learning rate decayed
   linearly from ``learning_rate`` to ``learning_rate * final_lr_fraction`` over the run.
 
-Every random number comes from (seed, epoch, update), so a run resumed from its checkpoint
-(written atomically after each epoch) continues exactly as the uninterrupted run would.
-Tsodyks–Markram synapses (``stp``) are renormalised once before training; their depression
-state restarts with every negative phase (a limitation of restarting simulations).
+Every random number comes from (seed, epoch, update), and the checkpoint (written atomically
+after each epoch) holds the chains' full state, so a resumed run continues exactly as the
+uninterrupted run would. Tsodyks–Markram synapses (``stp``) are renormalised once before
+training; with ``continue_state`` their depression state carries across negative phases,
+when reimposing it restarts with every one.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +41,8 @@ import torch
 
 from .boltzmann import RBM
 from .calibration import Calibration
+from .engine import SimulationState
+from .engine.state import TENSOR_FIELDS
 from .io import read_npz, write_npz
 from .params import SynapseParams
 from .spiking_rbm import (
@@ -47,7 +55,9 @@ from .spiking_rbm import (
     renormalise_stp,
 )
 
-CHECKPOINT_FORMAT = "lifsampling.spiking-training-checkpoint/1"
+CHECKPOINT_FORMAT = "lifsampling.spiking-training-checkpoint/2"
+_FORMAT_1 = "lifsampling.spiking-training-checkpoint/1"  # binary chain states only: reimposed
+FREE_MS_CONTINUE, FREE_MS_REIMPOSE = 10.0, 50.0  # default free_ms of the two modes
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,9 @@ class SpikingTrainingConfig:
     chains: int = 16
     samples_per_update: int = 1
     sample_every_ms: float = DEFAULT_SAMPLE_EVERY_MS
-    free_ms: float = 50.0  # free running after the imposed start, unread (docs/fidelity.md)
+    free_ms: float | None = None  # unread running at the start of each negative phase;
+    # None: 10 ms when continuing, 50 ms when reimposing (docs/fidelity.md)
+    continue_state: bool = True  # negative chains carry their full state across updates
     learning_rate: float = 0.001
     final_lr_fraction: float = 0.1
     weight_decay: float = 0.0
@@ -77,17 +89,26 @@ class SpikingTrainingConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.images_per_epoch is not None and self.images_per_epoch < 1:
             raise ValueError(f"images_per_epoch must be >= 1, got {self.images_per_epoch}")
-        if not self.sample_every_ms > 0 or not self.learning_rate > 0 or self.free_ms < 0:
+        if (not self.sample_every_ms > 0 or not self.learning_rate > 0
+                or (self.free_ms is not None and self.free_ms < 0)):
             raise ValueError("sample_every_ms and learning_rate must be > 0, free_ms >= 0")
         if not 0 < self.final_lr_fraction <= 1 or self.weight_decay < 0:
             raise ValueError("need 0 < final_lr_fraction <= 1 and weight_decay >= 0")
         if self.stp and not (0 < self.stp_U <= 1 and self.stp_tau_rec_ms > 0):
             raise ValueError("need 0 < stp_U <= 1 and stp_tau_rec_ms > 0")
 
+    def resolved(self) -> SpikingTrainingConfig:
+        """This config with ``free_ms`` set to its mode's default where it is None."""
+        if self.free_ms is not None:
+            return self
+        return replace(self, free_ms=FREE_MS_CONTINUE if self.continue_state
+                       else FREE_MS_REIMPOSE)
+
 
 @dataclass
 class TrainingState:
-    """Parameters (float64), persistent chain states (chains, N) uint8 and the epochs done."""
+    """Parameters (float64), persistent chain states (chains, N) uint8, the epochs done and,
+    when continuing, the chains' full network state after the last negative phase."""
 
     W: torch.Tensor
     b_v: torch.Tensor
@@ -95,6 +116,7 @@ class TrainingState:
     chains: torch.Tensor
     epoch: int = 0
     history: list = field(default_factory=list)
+    network_state: SimulationState | None = None
 
     def rbm(self, n_labels: int) -> RBM:
         return RBM(self.W.clone(), self.b_v.clone(), self.b_h.clone(), n_labels=n_labels)
@@ -102,11 +124,17 @@ class TrainingState:
 
 def save_checkpoint(path, state: TrainingState, config: SpikingTrainingConfig,
                     synapse: SynapseParams, meta: dict | None = None) -> Path:
-    """Write the training state atomically (float64, so a resumed run is exact)."""
+    """Write the training state atomically (parameters in float64, the network state in its
+    own dtype, so a resumed run is exact)."""
     header = {"format": CHECKPOINT_FORMAT, "epoch": state.epoch, "config": asdict(config),
               "synapse": synapse.to_dict(), "history": state.history, **(meta or {})}
+    arrays = {}
+    ns = state.network_state
+    if ns is not None:
+        header["network_state"] = {"step": int(ns.step), "dt_ms": float(ns.dt_ms)}
+        arrays = {f"state_{k}": getattr(ns, k).detach().cpu().numpy() for k in TENSOR_FIELDS}
     return write_npz(path, W=state.W.numpy(), b_v=state.b_v.numpy(), b_h=state.b_h.numpy(),
-                     chains=state.chains.numpy(), header=np.array(json.dumps(header)))
+                     chains=state.chains.numpy(), header=np.array(json.dumps(header)), **arrays)
 
 
 def load_checkpoint(path) -> tuple[TrainingState, dict]:
@@ -114,12 +142,20 @@ def load_checkpoint(path) -> tuple[TrainingState, dict]:
     d = read_npz(path, "checkpoint")
     try:
         header = json.loads(str(d["header"]))
-        if header.get("format") != CHECKPOINT_FORMAT:
+        if header.get("format") == _FORMAT_1:  # written before continuation: reimposed
+            header["config"] = {"continue_state": False, **header["config"]}
+        elif header.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {header.get('format')!r}")
+        ns = None
+        if "network_state" in header:
+            ns = SimulationState(**{k: torch.from_numpy(np.array(d[f"state_{k}"]))
+                                    for k in TENSOR_FIELDS},
+                                 step=int(header["network_state"]["step"]),
+                                 dt_ms=float(header["network_state"]["dt_ms"]))
         state = TrainingState(*(torch.from_numpy(d[k].astype(np.float64))
                                 for k in ("W", "b_v", "b_h")),
                               torch.from_numpy(d["chains"].astype(np.uint8)),
-                              int(header["epoch"]), list(header["history"]))
+                              int(header["epoch"]), list(header["history"]), ns)
     except (KeyError, ValueError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not a spiking-training checkpoint ({exc})") from None
     return state, header
@@ -160,6 +196,7 @@ def train_spiking(rbm: RBM, calibration: Calibration, data, config: SpikingTrain
     Returns the fine-tuned RBM and the final state.
     """
     config.validate()
+    config = config.resolved()
     rbm = _check_rbm(rbm)
     v_all = torch.as_tensor(np.asarray(data), dtype=torch.float64)
     if v_all.ndim != 2 or v_all.shape[1] != rbm.n_visible or v_all.shape[0] < 1:
@@ -205,12 +242,15 @@ def train_spiking(rbm: RBM, calibration: Calibration, data, config: SpikingTrain
                 vd = v_all[torch.from_numpy(order[u * cfg.batch_size:(u + 1) * cfg.batch_size])]
                 hd = torch.sigmoid(cur.b_h + vd @ cur.W)
                 net = build_network(cur, calibration, synapse=synapse, correction=correction)
+                start = state.network_state if cfg.continue_state else None
                 s = generate(cur, calibration, n_samples=cfg.samples_per_update,
                              chains=cfg.chains, sample_every_ms=cfg.sample_every_ms,
-                             burn_in_ms=tau_ref + cfg.free_ms, init=state.chains,
-                             network=net, seed=_update_seed(cfg.seed, state.epoch, u),
-                             device=device)
+                             burn_in_ms=cfg.free_ms + (0.0 if start is not None else tau_ref),
+                             init=state.chains if start is None else None,
+                             initial_state=start, network=net,
+                             seed=_update_seed(cfg.seed, state.epoch, u), device=device)
                 state.chains = s.states[:, -1].clone()
+                state.network_state = s.final_state if cfg.continue_state else None
                 vn = s.visible.reshape(-1, rbm.n_visible).double()
                 hn = torch.sigmoid(cur.b_h + vn @ cur.W)
                 gW = vd.T @ hd / vd.shape[0] - vn.T @ hn / vn.shape[0]

@@ -102,8 +102,12 @@ def train_spiking_cmd(
     batch_size: int = typer.Option(100, "--batch-size", help="training images per update"),
     samples: int = typer.Option(1, "--samples-per-update",
                                 help="negative-phase samples per chain per update (10 ms apart)"),
-    free_ms: float = typer.Option(50.0, "--free-ms", help="unread free running after each "
-                                  "negative phase's imposed start (ms)"),
+    continue_state: bool = typer.Option(
+        True, "--continue-state/--reimpose", help="negative chains continue from their full "
+        "network state across updates, or restart from their binary states imposed for tau_ref"),
+    free_ms: float = typer.Option(None, "--free-ms", help="unread free running at the start of "
+                                  "each negative phase (ms) [default: 10 with --continue-state, "
+                                  "50 with --reimpose]"),
     learning_rate: float = typer.Option(0.001, "--learning-rate"),
     final_lr: float = typer.Option(0.1, "--final-lr-fraction",
                                    help="learning rate at the end / at the start (linear decay)"),
@@ -142,7 +146,8 @@ def train_spiking_cmd(
         "free_ms": "--free-ms", "final_lr_fraction": "--final-lr-fraction"},
         epochs=epochs, batch_size=batch_size, chains=chains, samples_per_update=samples,
         learning_rate=learning_rate, free_ms=free_ms, final_lr_fraction=final_lr, stp=stp,
-        seed=seed, images_per_epoch=images_per_epoch or None)
+        continue_state=continue_state,
+        seed=seed, images_per_epoch=images_per_epoch or None).resolved()
     ckpt = out.with_name(out.name + ".checkpoint.npz")
     if resume and not ckpt.is_file():
         fail(f"no checkpoint to resume from: {ckpt}")
