@@ -78,7 +78,8 @@ def _compile(linked: int):
         ``inp`` = (thresholds (1|B, N_in) int64, keys (B,), fixed exc and inh weights (N_in, N),
         flags [has exc, exc rows uniform, has inh, inh rows uniform], input spikes (B, N_in) int32,
         the sources with a rate > 0 (1|B, N_in) and their counts, this step's spiking sources
-        (B, N_in) and their counts);
+        (B, N_in) and their counts, the mother process's threshold (1|B,) (-1: independent
+        sources; else the thresholds above are conditional on a mother spike) and keys (B,));
         ``drv`` = (CDF thresholds (R, K), row of each stream, chain and neuron (S, B, N) (-1: no
         drive), jump per count (S,), inhibitory? (S,), keys (S, B)); ``plastic_in`` = (effective
         weights (1|B, N, N_in) µS, postsynaptic-major, on); ``plastic_rec`` = (effective weights
@@ -90,7 +91,8 @@ def _compile(linked: int):
         v, g_exc, g_inh, refrac = state
         res, util, last_spike, prev_ids, prev_eff, prev_n = stp
         spiked, zs, xes, xis, flags = scratch
-        in_thr, in_keys, in_we, in_wi, in_flags, spk_in, in_nz, in_nz_n, in_list, in_list_n = inp
+        (in_thr, in_keys, in_we, in_wi, in_flags, spk_in, in_nz, in_nz_n, in_list, in_list_n,
+         in_mthr, in_mkeys) = inp
         dr_thr, dr_row, dr_w, dr_inh, dr_keys = drv
         pin_w, pin_on = plastic_in
         prec_w, pend, prec_on = plastic_rec
@@ -118,7 +120,10 @@ def _compile(linked: int):
                     r = b * rate_step
                     kin = in_keys[b]
                     c0 = np.uint64(k) * np.uint64(n_in)
-                    for q in range(in_nz_n[r]):  # only the sources with a rate > 0
+                    n_try = in_nz_n[r]
+                    if in_mthr[r] >= 0 and not _uniform53(in_mkeys[b], np.uint64(k)) < in_mthr[r]:
+                        n_try = 0  # correlated input: no mother spike, no source spikes
+                    for q in range(n_try):  # only the sources with a rate > 0
                         i = in_nz[r, q]
                         if _uniform53(kin, c0 + np.uint64(i)) < in_thr[r, i]:
                             sb[i] = 1
@@ -246,6 +251,12 @@ class SlotPlan:
         inp = slots.input
         if inp is not None:
             p, _ = inp.prepare(chains, n, dt_ms, cpu, torch.float64)
+            p_m = inp.mother_probability(p)
+            if p_m is None:
+                m_thr = np.full(p.shape[0], -1, np.int64)
+            else:  # multiple-interaction process: sources copy the mother's spikes
+                p = torch.where(p_m > 0, p / p_m.clamp(min=1e-300), 0.0)
+                m_thr = np.floor(p_m[:, 0].numpy() * _TWO53).astype(np.int64)
             thr = np.floor(p.numpy() * _TWO53).astype(np.int64)
             w = torch.as_tensor(inp.weights_uS).to(dtype)
             w_e, w_i = w.clamp(min=0).numpy(), (-w).clamp(min=0).numpy()
@@ -263,13 +274,14 @@ class SlotPlan:
                         np.ascontiguousarray(w_i, dtype=np_dtype),
                         np.array(flags, dtype=np.int64), np.zeros((chains, n_in), np.int32),
                         nz, nz_n.astype(np.int64), np.zeros((chains, n_in), np.int64),
-                        np.zeros(chains, np.int64))
+                        np.zeros(chains, np.int64), m_thr, _stream_keys(keys, 1 << 20))
         else:
             n_in = 0
             z = np.zeros((1, 1), dtype=np_dtype)
             i2 = np.zeros((1, 0), np.int64)
             self.inp = (i2, keys, z, z, np.zeros(4, np.int64), np.zeros((chains, 0), np.int32),
-                        i2, np.zeros(1, np.int64), i2, np.zeros(chains, np.int64))
+                        i2, np.zeros(1, np.int64), i2, np.zeros(chains, np.int64),
+                        np.full(1, -1, np.int64), keys)
         # extra Poisson drive: one stream per (drive, exc|inh)
         means, weights, inh = [], [], []
         for d in slots.drive:

@@ -273,6 +273,9 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
     inp = slots.input
     if inp is not None:
         p_in, fixed_in = inp.prepare(chains, n, dt_ms, dev, dtype)
+        p_mother = inp.mother_probability(p_in)
+        if p_mother is not None:  # sources copy the mother's spikes (MIP)
+            p_in = torch.where(p_mother > 0, p_in / p_mother.clamp(min=1e-300), 0.0)
     drives = [d.prepare(chains, n, dt_ms, dev, dtype) + (d.w_exc_uS, d.w_inh_uS)
               for d in slots.drive]
     # plasticity slot: one (state, weights) per component
@@ -324,6 +327,9 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
         s_in = None
         if inp is not None:
             s_in = torch.rand((chains, inp.n), generator=gen, device=dev, dtype=dtype) < p_in
+            if p_mother is not None:
+                s_in &= torch.rand((chains, 1), generator=gen, device=dev,
+                                   dtype=dtype) < p_mother
             x_in = s_in.to(dtype)
             in_e, in_i = fixed_in(x_in)
             ext_e, ext_i = _add(ext_e, in_e), _add(ext_i, in_i)

@@ -90,14 +90,35 @@ class PoissonInput:
     ``weights_uS[i, :]`` (signed: positive excitatory, negative inhibitory with conductance |w|)
     to the network's conductances at the end of the same step, like the background.
     ``rates_hz`` is (n_in,) or (B, n_in) (e.g. one image per chain).
+
+    ``correlation`` c in [0, 1] makes the sources correlated without changing their rates, by
+    the multiple-interaction process (Kuhn, Aertsen & Rotter 2003): in every step a mother
+    process of chain b fires with probability p_m = p_max / (c (1 - p_max) + p_max), where
+    p_max = max_i(rate_i dt), and source i copies a mother spike with probability
+    rate_i dt / p_m. Each source stays Bernoulli(rate_i dt) per step, independent across steps;
+    two sources with step probabilities p_i, p_j have the correlation coefficient
+    sqrt(p_i p_j) (1/p_m - 1) / sqrt((1 - p_i)(1 - p_j)) in every counting window, which is
+    exactly c for two sources at the maximal rate (c = 0: independent sources).
     """
 
     rates_hz: torch.Tensor
     weights_uS: torch.Tensor
+    correlation: float = 0.0
 
     @property
     def n(self) -> int:
         return int(self.rates_hz.shape[-1])
+
+    def mother_probability(self, p: torch.Tensor) -> torch.Tensor | None:
+        """Per-step probability of each chain's mother process (1|B, 1) for the source
+        probabilities ``p`` (1|B, n_in), or None without correlation."""
+        c = float(self.correlation)
+        if not 0.0 <= c <= 1.0:
+            raise ValueError(f"PoissonInput.correlation must be in [0, 1], got {c}")
+        if c == 0.0:
+            return None
+        p_max = p.amax(-1, keepdim=True)
+        return p_max / (c * (1 - p_max) + p_max).clamp(min=1e-300)
 
     def prepare(self, chains: int, n_post: int, dt_ms: float, device: torch.device,
                 dtype: torch.dtype) -> tuple[torch.Tensor, FixedProjection]:
