@@ -62,12 +62,22 @@ def plasticity_protocol(
 @experiment("train-calcium-mnist")
 def train_calcium_mnist(
     data_dir: Path = typer.Option(None, help="folder with the MNIST IDX files, or holding them "
-                                  "in mnist/ (default: $LIFSAMPLING_DATA)"),
+                                  "in mnist/, or 'builtin' for the shipped subset (default: "
+                                  "$LIFSAMPLING_DATA)"),
     architecture: str = typer.Option("feedforward", help="feedforward | recurrent"),
     n_train: int = typer.Option(60000, help="training images (first n of the training set)"),
     n_test: int = typer.Option(10000, help="test images (first n of the test set)"),
-    epochs: int = typer.Option(1, help="passes over the training images"),
-    pool: int = typer.Option(10, help="output neurons per class"),
+    epochs: int = typer.Option(1, help="passes over the training images (the learning rate "
+                               "is multiplied by lr_decay after each)"),
+    pool: int = typer.Option(10, "--neurons-per-class", "--pool",
+                             help="output neurons per class (a population per class)"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint written "
+                                "after every epoch (same settings; --epochs may be larger)"),
+    checkpoint: Path = typer.Option(None, help="checkpoint file (default: OUT/calcium_mnist_"
+                                    "ARCH.checkpoint.npz, or calcium/ in the user cache)",
+                                    callback=output_file),
+    eval_every: int = typer.Option(0, help="also record the accuracy on the first 1,000 test "
+                                   "images every this many training images (0: never)"),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     out: Path = typer.Option(None, help="write weights (npz) + results (json) to this folder",
@@ -87,9 +97,11 @@ def train_calcium_mnist(
     if architecture not in ("feedforward", "recurrent"):
         fail(f"unknown architecture {architecture!r}; use feedforward or recurrent")
     for name, v in (("--n-train", n_train), ("--n-test", n_test), ("--epochs", epochs),
-                    ("--pool", pool)):
+                    ("--neurons-per-class", pool)):
         if v <= 0:
             fail(f"{name} must be > 0, got {v}")
+    if eval_every < 0:
+        fail(f"--eval-every must be >= 0, got {eval_every}")
     if data_dir is None:
         env = os.environ.get("LIFSAMPLING_DATA")
         if not env:
@@ -107,15 +119,25 @@ def train_calcium_mnist(
         bad = sorted(set(extra) - known)
         if bad:
             fail(f"--config: unknown field(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-    cfg = MnistConfig(**{"architecture": architecture, "n_train": n_train, "n_test": n_test,
-                         "epochs": epochs, "pool": pool, "seed": seed, "device": device, **extra})
+    try:
+        cfg = MnistConfig(**{"architecture": architecture, "n_train": n_train,
+                             "n_test": n_test, "epochs": epochs, "pool": pool, "seed": seed,
+                             "device": device, **extra})
+        cfg.validate()
+    except (TypeError, ValueError) as exc:
+        fail(f"--config: {exc}")
     begin(cfg, data_dir=data_dir)
-    res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures)
+    try:
+        res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures,
+                        resume=resume, checkpoint=checkpoint, eval_every=eval_every)
+    except ValueError as exc:
+        fail(str(exc))
     record(res)
     if json_out:
         print_json(res)
     else:
-        typer.echo(f"test_accuracy {res['test_accuracy']:.4f}  (train {res['train_time_s']:.0f} s)")
+        typer.echo(f"test_accuracy {res['test_accuracy']:.4f}  (train {res['train_time_s']:.0f} s, "
+                   f"checkpoint {res['checkpoint']})")
 
 
 @experiment("plasticity-figures")

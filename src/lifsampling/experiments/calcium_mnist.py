@@ -45,7 +45,10 @@ author's own prototype (§2d), with every number below *chosen* here:
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -57,7 +60,8 @@ from ..params import MNIST_NEURON, NoiseParams, SynapseParams
 from ..plasticity.calcium import BiCaLL, BiCaLLParams
 from ..plasticity.projection import PlasticProjection
 
-__all__ = ["MNIST_NEURON", "CalciumClassifier", "MnistConfig", "evaluate", "run_mnist"]
+__all__ = ["MNIST_NEURON", "CalciumClassifier", "MnistConfig", "evaluate", "run_mnist",
+           "train_epoch"]
 
 _NO_BACKGROUND = NoiseParams(rate_exc_hz=0.0, rate_inh_hz=0.0)
 
@@ -94,12 +98,54 @@ class MnistConfig:
     seed: int = 0
     device: str = "auto"
     backend: str = "auto"  # simulate backend: "auto" (kernel where it can), "kernel", "torch"
+    # mechanisms at MNIST scale (each off at its neutral value)
+    lateral_inh_uS: float = 0.0  # feed-forward: every output spike inhibits all outputs (WTA)
+    size_inh_mV: float = 0.0  # leak potential lowered per UP input synapse of the neuron
+    homeostasis_mV: float = 0.0  # adaptive threshold: raise per taught image (training)
+    homeostasis_tau_images: float = 2000.0  # its decay time, in training images
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    p_transition: float = 1.0  # probability that a crossing of theta_b is kept (stochastic)
+    stop_learning: bool = True
+    bistable: bool = True
+    input_correlation: float = 0.0  # MIP correlation of the input trains (rates unchanged)
+    probe_every: int = 10  # batches between predict-then-learn probes (running train accuracy)
+    teacher: str = "pool"  # "pool": whole target pool; "winner": its most active neuron
+    probe_ms: float = 50.0
 
-    def rule_params(self) -> BiCaLLParams:
+    def validate(self) -> None:
+        """ValueError naming the first field out of range."""
+        if self.architecture not in ("feedforward", "recurrent"):
+            raise ValueError(f"architecture must be feedforward or recurrent, got "
+                             f"{self.architecture!r}")
+        if self.teacher not in ("pool", "winner"):
+            raise ValueError(f"teacher must be pool or winner, got {self.teacher!r}")
+        for name in ("n_train", "n_test", "epochs", "pool", "n_in", "n_classes", "batch"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("present_ms", "test_present_ms", "dt_ms", "probe_ms", "lr", "lr_decay",
+                     "homeostasis_tau_images"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("input_rate_hz", "spont_rate_hz", "g_in_uS", "g_inh_per_input_uS",
+                     "teacher_rate_hz", "g_teacher_uS", "g_anti_uS", "lateral_inh_uS",
+                     "size_inh_mV", "homeostasis_mV", "probe_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.p_transition <= 1:
+            raise ValueError(f"p_transition must be in (0, 1], got {self.p_transition}")
+        if not 0 <= self.input_correlation <= 1:
+            raise ValueError(f"input_correlation must be in [0, 1], got "
+                             f"{self.input_correlation}")
+        self.rule_params().validate()
+
+    def rule_params(self, epoch: int = 0) -> BiCaLLParams:
+        """BiCaLL parameters of ``epoch``: the learning constants scaled by lr x lr_decay^epoch."""
         base = BiCaLLParams(c_d1=self.c_d1, c_d2=self.c_d2, tau_stop_ms=self.tau_stop_ms,
                             a_stop=self.a_stop, theta_stop_high=self.theta_stop_high)
-        return replace(base, c_p=base.c_p * self.lr, c_d1=base.c_d1 * self.lr,
-                       c_d2=base.c_d2 * self.lr)
+        lr = self.lr * self.lr_decay ** epoch
+        base = replace(base, c_p=base.c_p * lr, c_d1=base.c_d1 * lr, c_d2=base.c_d2 * lr)
+        off = [f for f in ("stop_learning", "bistable") if not getattr(self, f)]
+        return base.without(*off) if off else base
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -108,13 +154,15 @@ def load_mnist(data_dir: str | Path | None = None,
     """(x_train, y_train, x_test, y_test); images as float32 in [0, 1], (n, 784).
 
     Through :func:`lifsampling.datasets.load_mnist` (SHA-256 verified): ``data_dir`` is a folder
-    with the four IDX files (or one holding them in ``mnist/``); ``None`` searches
-    ``$LIFSAMPLING_DATA`` and the cache, without downloading.
+    with the four IDX files (or one holding them in ``mnist/``), ``"builtin"`` the shipped
+    subset; ``None`` searches ``$LIFSAMPLING_DATA`` and the cache, without downloading.
     """
     from ..datasets import load_mnist as _load
 
     if data_dir is None:
         m = _load("mnist", download=False)
+    elif str(data_dir) in ("builtin", "auto"):
+        m = _load(str(data_dir), download=False)
     else:
         d = Path(data_dir)
         m = _load(d / "mnist" if (d / "mnist").is_dir() else d)
@@ -136,6 +184,7 @@ class CalciumClassifier:
     """
 
     def __init__(self, cfg: MnistConfig, device: torch.device) -> None:
+        cfg.validate()
         self.cfg, self.dev = cfg, device
         self.n_out = cfg.n_classes * cfg.pool
         self.rule = BiCaLL(cfg.rule_params())
@@ -144,24 +193,47 @@ class CalciumClassifier:
               < cfg.w_init_p_up).float() * 0.7 + 0.15  # hidden weights 0.15 or 0.85
         self.ff = self.rule.init_state(1, cfg.n_in, self.n_out, w0, device=device)
         self.recurrent = cfg.architecture == "recurrent"
-        w_fixed = torch.zeros(self.n_out, self.n_out)
+        self.w_fixed = torch.zeros(self.n_out, self.n_out)
         if self.recurrent:
             self.rec = self.rule.init_state(1, self.n_out, self.n_out, 0.15, device=device)
             self.no_self = 1.0 - torch.eye(self.n_out, device=device)
-            w_fixed -= cfg.g_rec_inh_uS  # every output spike inhibits all outputs
-        self.net = Network(weights_uS=w_fixed,
-                           e_leak_mV=torch.full((self.n_out,), MNIST_NEURON.e_leak_mV),
-                           neuron=MNIST_NEURON, noise=_NO_BACKGROUND,
-                           synapse=SynapseParams(kind="additive"))
+            self.w_fixed -= cfg.g_rec_inh_uS  # every output spike inhibits all outputs
+        if cfg.lateral_inh_uS:  # lateral inhibition between different output neurons
+            self.w_fixed -= cfg.lateral_inh_uS * (1.0 - torch.eye(self.n_out))
+        self.theta = torch.zeros(self.n_out, dtype=torch.float64)  # adaptive threshold (mV)
         self.w_inh_in = torch.full((cfg.n_in, self.n_out), -cfg.g_inh_per_input_uS,
                                    device=device)  # coding-level inhibition
         self.pool_of = torch.arange(self.n_out, device=device) // cfg.pool
         self._presented = 0
+        self._probes = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the learning rate of ``epoch`` (lr x lr_decay^epoch) from now on."""
+        self.rule = BiCaLL(self.cfg.rule_params(epoch))
+
+    def leak_mV(self) -> torch.Tensor:
+        """Leak potentials (n_out,) in mV: E_L - size_inh (n_up - <n_up>) - (theta - <theta>),
+        with n_up a neuron's UP input synapses and theta its adaptive threshold, both taken
+        relative to their mean over the output neurons (so the mean excitability stays at
+        E_L while neurons with larger templates or more recent activity are held back)."""
+        n_up = (self.ff.w[0] > self.rule.p.theta_bistable).sum(0).cpu().double()
+        shift = self.cfg.size_inh_mV * (n_up - n_up.mean()) + (self.theta - self.theta.mean())
+        return (MNIST_NEURON.e_leak_mV - shift).float()
+
+    def _network(self) -> Network:
+        return Network(weights_uS=self.w_fixed, e_leak_mV=self.leak_mV(), neuron=MNIST_NEURON,
+                       noise=_NO_BACKGROUND, synapse=SynapseParams(kind="additive"))
 
     def present(self, images: torch.Tensor, labels: torch.Tensor | None,
-                learn: bool, duration_ms: float | None = None) -> torch.Tensor:
+                learn: bool, duration_ms: float | None = None,
+                teach: torch.Tensor | None = None) -> torch.Tensor:
         """Present B images for ``duration_ms`` (default ``present_ms``); returns output spike
-        counts (B, n_out)."""
+        counts (B, n_out). ``labels`` switch the teacher on: excitation of the target pool
+        (or of the neurons in the mask ``teach`` (B, n_out)), inhibition of the others.
+        With ``learn``, the plastic weights change (summed over the batch),
+        a crossing of theta_b is kept with probability ``p_transition``, and the adaptive
+        threshold of every taught neuron rises by ``homeostasis_mV`` (all decay with
+        ``homeostasis_tau_images``)."""
         cfg = self.cfg
         rates = cfg.spont_rate_hz + images * (cfg.input_rate_hz - cfg.spont_rate_hz)
         rules = [PlasticProjection(self.rule, self.ff.w, cfg.g_in_uS, pre="input", shared=True,
@@ -172,19 +244,79 @@ class CalciumClassifier:
                                            slow="end"))
         drive = []
         if labels is not None:
-            teach = (self.pool_of.unsqueeze(0) == labels.unsqueeze(1)).float()
+            if teach is None:
+                teach = (self.pool_of.unsqueeze(0) == labels.unsqueeze(1)).float()
             drive.append(PoissonDrive(cfg.teacher_rate_hz * teach, cfg.g_teacher_uS,
                                       cfg.teacher_rate_hz * (1 - teach), cfg.g_anti_uS))
-        self._presented += 1
-        res = simulate(self.net, duration_ms or cfg.present_ms, chains=images.shape[0],
-                       dt_ms=cfg.dt_ms, seed=(cfg.seed << 32) + self._presented,
-                       device=self.dev, input=PoissonInput(rates, self.w_inh_in), drive=drive,
-                       plasticity=rules, backend=cfg.backend)
+        if learn or labels is not None:
+            self._presented += 1
+            seed = (cfg.seed << 32) + self._presented
+        else:  # a probe or test: its own stream, so that probing never changes the training
+            self._probes += 1
+            seed = (cfg.seed << 32) + (1 << 31) + self._probes
+        res = simulate(self._network(), duration_ms or cfg.present_ms, chains=images.shape[0],
+                       dt_ms=cfg.dt_ms, seed=seed, device=self.dev,
+                       input=PoissonInput(rates, self.w_inh_in, cfg.input_correlation),
+                       drive=drive, plasticity=rules, backend=cfg.backend)
+        counts = res.spike_counts.to(device=self.dev, dtype=torch.float32)
         if learn:
-            self.ff = res.plasticity_state[0].synapses
+            ff = res.plasticity_state[0].synapses
+            if cfg.p_transition < 1.0:
+                ff = ff._replace(w=self._stochastic(self.ff.w, ff.w, seed))
+            self.ff = ff
             if self.recurrent:
                 self.rec = res.plasticity_state[1].synapses
-        return res.spike_counts.to(device=self.dev, dtype=torch.float32)
+            if cfg.homeostasis_mV > 0 and labels is not None:
+                decay = float(np.exp(-images.shape[0] / cfg.homeostasis_tau_images))
+                taught = teach if teach is not None else (
+                    self.pool_of.unsqueeze(0) == labels.unsqueeze(1)).float()
+                self.theta = self.theta * decay + cfg.homeostasis_mV * taught.sum(0).cpu().double()
+        return counts
+
+    def _stochastic(self, w_old: torch.Tensor, w_new: torch.Tensor, seed: int) -> torch.Tensor:
+        """Keep each crossing of theta_b (a change of the binary weight) with probability
+        ``p_transition``; a rejected synapse keeps its hidden weight from before the
+        presentation (Brader, Senn & Fusi 2007: rare stochastic transitions)."""
+        th = self.rule.p.theta_bistable
+        crossed = (w_old > th) != (w_new > th)
+        if not bool(crossed.any()):
+            return w_new
+        gen = torch.Generator(device=w_new.device).manual_seed(seed)
+        keep = torch.rand(w_new.shape, generator=gen, device=w_new.device) < self.cfg.p_transition
+        return torch.where(crossed & ~keep, w_old, w_new)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything training changes (hidden weights, thresholds, stream counters)."""
+        out = {"w_hidden_ff": self.ff.w[0].cpu().numpy(), "theta_mV": self.theta.numpy(),
+               "presented": np.array(self._presented), "probes": np.array(self._probes)}
+        if self.recurrent:
+            out["w_hidden_rec"] = self.rec.w[0].cpu().numpy()
+        return out
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        w = torch.as_tensor(d["w_hidden_ff"], device=self.dev).unsqueeze(0)
+        if w.shape != self.ff.w.shape:
+            raise ValueError(f"checkpoint weights {tuple(w.shape[1:])} do not fit this network "
+                             f"{tuple(self.ff.w.shape[1:])}")
+        self.ff = self.ff._replace(w=w.to(self.ff.w.dtype))
+        if self.recurrent:
+            self.rec = self.rec._replace(
+                w=torch.as_tensor(d["w_hidden_rec"], device=self.dev).unsqueeze(0))
+        self.theta = torch.as_tensor(d["theta_mV"], dtype=torch.float64)
+        self._presented, self._probes = int(d["presented"]), int(d["probes"])
+
+    def winners(self, counts: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Teacher mask (B, n_out) of the most active neuron of each image's target pool in a
+        teacher-free presentation (``counts``); ties go to the lowest adaptive threshold, then
+        to a random neuron (seeded by the presentation count)."""
+        gen = torch.Generator().manual_seed((self.cfg.seed << 32) + (1 << 30) + self._presented)
+        jitter = torch.rand(counts.shape, generator=gen).to(self.dev) * 1e-6
+        theta = self.theta.to(device=self.dev, dtype=torch.float32)
+        score = counts - 1e-3 * theta / (1.0 + theta.abs().max()) + jitter
+        score = torch.where(self.pool_of.unsqueeze(0) == labels.unsqueeze(1), score, -1e9)
+        mask = torch.zeros_like(counts)
+        mask[torch.arange(len(labels)), score.argmax(1)] = 1.0
+        return mask
 
     def predict(self, counts: torch.Tensor) -> torch.Tensor:
         per_class = counts.reshape(counts.shape[0], self.cfg.n_classes, self.cfg.pool).sum(-1)
@@ -193,6 +325,8 @@ class CalciumClassifier:
 
 def evaluate(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor,
              batch: int = 500) -> float:
+    """Test accuracy: plasticity and teacher off, ``test_present_ms`` per image, class = the
+    pool with most spikes (population vote)."""
     correct = 0
     for i in range(0, x.shape[0], batch):
         counts = net.present(x[i:i + batch], None, learn=False,
@@ -201,10 +335,108 @@ def evaluate(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor,
     return correct / x.shape[0]
 
 
+def epoch_order(cfg: MnistConfig, epoch: int, device: torch.device) -> torch.Tensor:
+    """The training order of ``epoch``: a permutation seeded by (seed, epoch) alone, so that a
+    resumed run draws the same orders (epoch 0 uses seed + 1)."""
+    gen = torch.Generator().manual_seed(cfg.seed + 1 + 7919 * epoch)
+    return torch.randperm(cfg.n_train, generator=gen).to(device)
+
+
+def train_epoch(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor, epoch: int, *,
+                on_batch: Callable[[int, int, int], None] | None = None,
+                eval_every: int = 0, eval_set: tuple[torch.Tensor, torch.Tensor] | None = None,
+                images_before: int = 0) -> dict:
+    """One pass over (x, y) in :func:`epoch_order`, in mini-batches of ``cfg.batch``.
+
+    Every ``probe_every``-th batch is first presented without teacher and plasticity for
+    ``probe_ms`` and classified (predict, then learn): the running training accuracy.
+    ``eval_every`` > 0 records the accuracy on ``eval_set`` every that many images as
+    ``history`` [(images seen, accuracy)]. ``on_batch(images done, probes correct, probed)``
+    is called after every batch (a progress bar)."""
+    cfg = net.cfg
+    net.set_epoch(epoch)
+    order = epoch_order(cfg, epoch, net.dev)
+    probed = correct = 0
+    history = []
+    for b, i in enumerate(range(0, cfg.n_train, cfg.batch)):
+        idx = order[i:i + cfg.batch]
+        teach = None
+        if cfg.teacher == "winner" or (cfg.probe_every and b % cfg.probe_every == 0):
+            counts = net.present(x[idx], None, learn=False, duration_ms=cfg.probe_ms)
+            correct += int((net.predict(counts) == y[idx]).sum())
+            probed += len(idx)
+            if cfg.teacher == "winner":
+                teach = net.winners(counts, y[idx])
+        net.present(x[idx], y[idx], learn=True, teach=teach)
+        done = i + len(idx)
+        if eval_every and eval_set is not None and (
+                (images_before + done) // eval_every > (images_before + i) // eval_every):
+            history.append((images_before + done, evaluate(net, *eval_set)))
+        if on_batch is not None:
+            on_batch(done, correct, probed)
+    return {"probe_accuracy": correct / probed if probed else None, "history": history}
+
+
+def checkpoint_path(out_dir: str | Path | None, architecture: str) -> Path:
+    """Where ``run_mnist`` keeps its per-epoch checkpoint: ``out_dir`` or
+    ``<cache>/calcium/``, ``calcium_mnist_<architecture>.checkpoint.npz``."""
+    from ..datasets import cache_dir
+
+    base = Path(out_dir) if out_dir is not None else cache_dir() / "calcium"
+    return base / f"calcium_mnist_{architecture}.checkpoint.npz"
+
+
+def _comparable(cfg: MnistConfig) -> dict:
+    """The configuration a checkpoint must share with a resumed run (all but epochs/device)."""
+    d = asdict(cfg)
+    for k in ("epochs", "device"):
+        d.pop(k)
+    return d
+
+
+def save_checkpoint(path: Path, net: CalciumClassifier, epochs_done: int,
+                    log: dict) -> None:
+    """Atomic checkpoint after an epoch: the network's state, the epochs done and the log."""
+    from ..io import write_npz
+
+    meta = {"config": _comparable(net.cfg), "epochs_done": epochs_done, "log": log}
+    write_npz(path, meta=np.array(json.dumps(meta)), **net.state_dict())
+
+
+def load_checkpoint(path: Path, net: CalciumClassifier) -> tuple[int, dict]:
+    """Restore ``net`` from ``path``; returns (epochs done, log). ValueError if the file is
+    missing, unreadable or from a different configuration."""
+    if not path.is_file():
+        raise ValueError(f"no checkpoint to resume from at {path}")
+    try:
+        with np.load(path) as z:
+            d = {k: z[k] for k in z.files}
+        meta = json.loads(str(d.pop("meta")))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise ValueError(f"{path} is not a calcium MNIST checkpoint ({exc})") from None
+    mine = _comparable(net.cfg)
+    theirs = meta["config"]
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if diff:
+        raise ValueError(f"checkpoint {path} was made with a different configuration "
+                         f"({', '.join(diff)}); resume with the same settings")
+    net.load_state_dict(d)
+    return int(meta["epochs_done"]), meta["log"]
+
+
 def run_mnist(cfg: MnistConfig, data_dir: str | Path | None, out_dir: str | Path | None = None,
               progress: bool = True, eval_every: int = 0,
-              figures: str | Path | None = None) -> dict:
-    """Train on the first ``n_train`` images, test on the first ``n_test``; returns the results."""
+              figures: str | Path | None = None, resume: bool = False,
+              checkpoint: str | Path | None = None) -> dict:
+    """Train on the first ``n_train`` images for ``epochs`` epochs (learning rate
+    lr x lr_decay^epoch), test on the first ``n_test``; returns the results.
+
+    A checkpoint is written after every epoch (``checkpoint``, default
+    :func:`checkpoint_path`); ``resume`` continues from it exactly as the uninterrupted run
+    would (every random number derives from the seed, the epoch and the presentation count).
+    ``eval_every`` > 0 adds the accuracy on the first 1,000 test images every that many
+    training images to ``history``.
+    """
     from ..engine.network import resolve_device
     from ..io import write_json, write_npz
 
@@ -217,43 +449,47 @@ def run_mnist(cfg: MnistConfig, data_dir: str | Path | None, out_dir: str | Path
     xte_t = torch.as_tensor(xte[:cfg.n_test], device=dev)
     yte_t = torch.as_tensor(yte[:cfg.n_test], device=dev)
     net = CalciumClassifier(cfg, dev)
-    perm_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    history = []
-    t0, c0 = time.perf_counter(), time.process_time()
-    n_done = 0
-    total = cfg.epochs * cfg.n_train
-    for _ in range(cfg.epochs):
-        order = torch.randperm(cfg.n_train, generator=perm_gen).to(dev)
-        for i in range(0, cfg.n_train, cfg.batch):
-            idx = order[i:i + cfg.batch]
-            net.present(xtr_t[idx], ytr_t[idx], learn=True)
-            n_done += len(idx)
-            if eval_every and (n_done // cfg.batch) % max(1, eval_every // cfg.batch) == 0:
-                acc = evaluate(net, xte_t[:1000], yte_t[:1000])
-                history.append((n_done, acc))
-                if progress:
-                    print(f"{n_done}/{total} images, test acc (first 1000) {acc:.3f}, "
-                          f"{time.perf_counter() - t0:.0f} s", flush=True)
-    train_time, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    ckpt = Path(checkpoint) if checkpoint is not None else checkpoint_path(out_dir,
+                                                                           cfg.architecture)
+    start, log = 0, {"history": [], "epochs": [], "train_s": 0.0, "train_cpu_s": 0.0}
+    if resume:
+        start, log = load_checkpoint(ckpt, net)
+        if start > cfg.epochs:
+            raise ValueError(f"the checkpoint has {start} epochs, more than --epochs "
+                             f"{cfg.epochs}")
+    eval_set = (xte_t[:1000], yte_t[:1000])
+    with _progress_bar(progress, cfg.epochs * cfg.n_train, start * cfg.n_train) as tick:
+        for epoch in range(start, cfg.epochs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            ep = train_epoch(net, xtr_t, ytr_t, epoch, eval_every=eval_every,
+                             eval_set=eval_set, images_before=epoch * cfg.n_train,
+                             on_batch=lambda done, ok, n, e=epoch: tick(e * cfg.n_train + done,
+                                                                        ok, n))
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            log["history"] += ep["history"]
+            log["epochs"].append({"epoch": epoch, "probe_accuracy": ep["probe_accuracy"],
+                                  "train_s": round(wall, 1), "train_cpu_s": round(cpu, 1)})
+            log["train_s"] += wall
+            log["train_cpu_s"] += cpu
+            save_checkpoint(ckpt, net, epoch + 1, log)
     t1, c1 = time.perf_counter(), time.process_time()
     acc = evaluate(net, xte_t, yte_t)
     test_time, test_cpu = time.perf_counter() - t1, time.process_time() - c1
     w_up = (net.ff.w[0] > net.rule.p.theta_bistable).float()
     res = {
         "test_accuracy": acc, "n_test": cfg.n_test, "n_train": cfg.n_train,
-        "architecture": cfg.architecture, "train_time_s": round(train_time, 1),
-        "test_time_s": round(test_time, 1), "train_cpu_s": round(train_cpu, 1),
+        "epochs": cfg.epochs, "neurons_per_class": cfg.pool,
+        "architecture": cfg.architecture, "train_time_s": round(log["train_s"], 1),
+        "test_time_s": round(test_time, 1), "train_cpu_s": round(log["train_cpu_s"], 1),
         "test_cpu_s": round(test_cpu, 1), "device": str(dev), "backend": cfg.backend,
-        "torch_threads": torch.get_num_threads(),
-        "fraction_weights_up": float(w_up.mean()), "history": history,
+        "torch_threads": torch.get_num_threads(), "resumed_from_epoch": start if resume else None,
+        "fraction_weights_up": float(w_up.mean()), "per_epoch": log["epochs"],
+        "history": log["history"], "checkpoint": str(ckpt),
         "config": asdict(cfg), "rule": net.rule.describe(),
     }
     if out_dir is not None:
         out = Path(out_dir)
-        arrays = {"w_hidden_ff": net.ff.w[0].cpu().numpy()}
-        if net.recurrent:
-            arrays["w_hidden_rec"] = net.rec.w[0].cpu().numpy()
-        write_npz(out / f"calcium_mnist_{cfg.architecture}.npz", **arrays)
+        write_npz(out / f"calcium_mnist_{cfg.architecture}.npz", **net.state_dict())
         write_json(out / f"calcium_mnist_{cfg.architecture}.json", res)
     if figures is not None:
         plot_weights(net.ff.w[0].cpu().numpy(), cfg.pool,
@@ -261,6 +497,26 @@ def run_mnist(cfg: MnistConfig, data_dir: str | Path | None, out_dir: str | Path
                      f"BiCaLL {cfg.architecture}: fraction of UP synapses per pixel and class "
                      f"(test accuracy {acc:.3f})")
     return res
+
+
+@contextmanager
+def _progress_bar(show: bool, total: int, done: int):
+    """A rich progress bar of training images with the running (probe) training accuracy;
+    yields ``tick(images done, probes correct, probed)``."""
+    if not show:
+        yield lambda *a: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    cols = (TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} images"),
+            TextColumn("running train acc {task.fields[acc]}"), TimeRemainingColumn())
+    with Progress(*cols, transient=True) as bar:
+        task = bar.add_task("train", total=total, completed=done, acc="-")
+
+        def tick(n_done: int, ok: int, n: int) -> None:
+            bar.update(task, completed=n_done, acc=f"{ok / n:.3f}" if n else "-")
+
+        yield tick
 
 
 def weight_images(w_hidden: np.ndarray, pool: int, theta: float = 0.5) -> np.ndarray:
