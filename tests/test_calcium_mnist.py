@@ -17,7 +17,6 @@ from lifsampling.experiments.calcium_mnist import (
     CalciumClassifier,
     MnistConfig,
     evaluate,
-    run_mnist,
     train_epoch,
 )
 from lifsampling.params import MNIST_NEURON
