@@ -69,3 +69,21 @@ def test_correlation_outside_zero_one_is_refused():
     for backend in ("torch", "kernel"):
         with pytest.raises(ValueError, match="correlation"):
             simulate(net, 10.0, dt_ms=1.0, input=inp, device="cpu", backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["torch", "kernel"])
+@pytest.mark.parametrize("c", [0.0, 0.4])
+def test_input_spike_counts_are_returned_at_the_asked_rate(backend, c):
+    """``result.input_spike_counts`` (B, N_in), after the burn-in: 8 chains x 40 sources at
+    50 Hz for 2 s = 32,000 expected spikes; within 5 s.e. (Bernoulli per step; with MIP the
+    chain's 40 sources are correlated, so var <= mean (1 + 39 c) per chain)."""
+    net = Network(weights_uS=torch.zeros(1, 1), e_leak_mV=torch.full((1,), -70.0),
+                  neuron=MNIST_NEURON, noise=NoiseParams(rate_exc_hz=0.0, rate_inh_hz=0.0))
+    inp = PoissonInput(torch.full((40,), 50.0), torch.zeros(40, 1), correlation=c)
+    res = simulate(net, 2000.0, chains=8, dt_ms=1.0, burn_in_ms=100.0, seed=1, device="cpu",
+                   input=inp, backend=backend)
+    counts = res.input_spike_counts
+    assert counts.shape == (8, 40)
+    mean = 8 * 40 * 50.0 * 2.0
+    sd = math.sqrt(mean * (1 - 0.05) * (1 + 39 * c))
+    assert abs(float(counts.sum()) - mean) < 5 * sd

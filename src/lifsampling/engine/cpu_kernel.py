@@ -585,6 +585,8 @@ def run_kernel(net, steps: int, burn: int, chains: int, dt_ms: float, seed: int,
                                        stp_on and not sc.static)}
     if plan is not None:
         out["plasticity"] = plan.plasticity_results(total * dt_ms)
+    if plan is not None and plan.inp[0].shape[1] > 0:
+        out["input_spike_counts"] = plan.inp[-1].copy()
     if rec.spikes:
         if spike_chunks:
             st, ch, ids = (np.concatenate(x) for x in zip(*spike_chunks, strict=True))

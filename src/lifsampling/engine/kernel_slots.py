@@ -79,7 +79,8 @@ def _compile(linked: int):
         flags [has exc, exc rows uniform, has inh, inh rows uniform], input spikes (B, N_in) int32,
         the sources with a rate > 0 (1|B, N_in) and their counts, this step's spiking sources
         (B, N_in) and their counts, the mother process's threshold (1|B,) (-1: independent
-        sources; else the thresholds above are conditional on a mother spike) and keys (B,));
+        sources; else the thresholds above are conditional on a mother spike) and keys (B,),
+        the sources' spike counts after the burn-in (B, N_in));
         ``drv`` = (CDF thresholds (R, K), row of each stream, chain and neuron (S, B, N) (-1: no
         drive), jump per count (S,), inhibitory? (S,), keys (S, B)); ``plastic_in`` = (effective
         weights (1|B, N, N_in) µS, postsynaptic-major, on); ``plastic_rec`` = (effective weights
@@ -92,7 +93,7 @@ def _compile(linked: int):
         res, util, last_spike, prev_ids, prev_eff, prev_n = stp
         spiked, zs, xes, xis, flags = scratch
         (in_thr, in_keys, in_we, in_wi, in_flags, spk_in, in_nz, in_nz_n, in_list, in_list_n,
-         in_mthr, in_mkeys) = inp
+         in_mthr, in_mkeys, in_count) = inp
         dr_thr, dr_row, dr_w, dr_inh, dr_keys = drv
         pin_w, pin_on = plastic_in
         prec_w, pend, prec_on = plastic_rec
@@ -127,6 +128,8 @@ def _compile(linked: int):
                         i = in_nz[r, q]
                         if _uniform53(kin, c0 + np.uint64(i)) < in_thr[r, i]:
                             sb[i] = 1
+                            if k >= burn:
+                                in_count[b, i] += 1
                             in_list[b, m_in] = i
                             m_in += 1
                     in_list_n[b] = m_in
@@ -274,14 +277,15 @@ class SlotPlan:
                         np.ascontiguousarray(w_i, dtype=np_dtype),
                         np.array(flags, dtype=np.int64), np.zeros((chains, n_in), np.int32),
                         nz, nz_n.astype(np.int64), np.zeros((chains, n_in), np.int64),
-                        np.zeros(chains, np.int64), m_thr, _stream_keys(keys, 1 << 20))
+                        np.zeros(chains, np.int64), m_thr, _stream_keys(keys, 1 << 20),
+                        np.zeros((chains, n_in), np.int64))
         else:
             n_in = 0
             z = np.zeros((1, 1), dtype=np_dtype)
             i2 = np.zeros((1, 0), np.int64)
             self.inp = (i2, keys, z, z, np.zeros(4, np.int64), np.zeros((chains, 0), np.int32),
                         i2, np.zeros(1, np.int64), i2, np.zeros(chains, np.int64),
-                        np.full(1, -1, np.int64), keys)
+                        np.full(1, -1, np.int64), keys, np.zeros((chains, 0), np.int64))
         # extra Poisson drive: one stream per (drive, exc|inh)
         means, weights, inh = [], [], []
         for d in slots.drive:

@@ -42,6 +42,7 @@ class SimulationResult:
     traces: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (T, B, k)
     wall_s: float = 0.0
     plasticity_state: Any = None  # the plasticity component's state after the run
+    input_spike_counts: torch.Tensor | None = None  # (B, N_in) spikes of the input population
     plastic_weights_uS: torch.Tensor | None = None  # its weights after the run, (1|B, N_pre, N)
     final_state: SimulationState | None = None  # to continue: simulate(..., initial_state=)
 

@@ -290,6 +290,8 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
     recurrent = [j for j, r in enumerate(rules) if r.pre == "network"]
 
     spike_counts = torch.zeros(chains, n, dtype=torch.int64, device=dev)
+    in_counts = (torch.zeros(chains, inp.n, dtype=torch.int64, device=dev)
+                 if inp is not None else None)
     on_steps = torch.zeros(chains, n, dtype=torch.int64, device=dev)
     spike_log: list[tuple[int, torch.Tensor, torch.Tensor]] = []
     z_every = max(1, round(rec.z_every_ms / dt_ms)) if rec.z_every_ms else 0
@@ -371,6 +373,8 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
             kk = k - burn
             spike_counts += spikes
             on_steps += z
+            if in_counts is not None:
+                in_counts += s_in
             if rec.spikes and bool(spikes.any()):
                 ch, ids = torch.nonzero(spikes, as_tuple=True)
                 spike_log.append((kk, ch, ids))
@@ -400,6 +404,7 @@ def _run(net: Network, duration_ms: float, chains: int, dt_ms: float, burn_in_ms
         dt_ms=dt_ms, duration_ms=steps * dt_ms, chains=chains, spike_counts=spike_counts.cpu(),
         on_fraction=(on_steps.double() / steps).cpu(), wall_s=time.perf_counter() - t0,
         plasticity_state=pstate_out, plastic_weights_uS=pw_out,
+        input_spike_counts=None if in_counts is None else in_counts.cpu(),
         final_state=SimulationState(state.v, state.g_exc, state.g_inh, state.refrac_left,
                                     stp.resources, stp.utilisation, efficacy,
                                     step0 + burn + steps, dt_ms))
@@ -448,6 +453,8 @@ def _run_kernel(net: Network, duration_ms: float, chains: int, dt_ms: float, bur
         spike_counts=torch.from_numpy(out["spike_counts"]),
         on_fraction=torch.from_numpy(out["on_steps"] / steps),
         wall_s=time.perf_counter() - t0, final_state=out["final_state"])
+    if "input_spike_counts" in out:
+        result.input_spike_counts = torch.from_numpy(out["input_spike_counts"])
     if "plasticity" in out:
         result.plasticity_state, result.plastic_weights_uS = _one_or_list(*out["plasticity"],
                                                                           slots)
