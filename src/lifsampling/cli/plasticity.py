@@ -1,4 +1,5 @@
-"""Plasticity commands: plasticity-protocol, train-calcium-mnist."""
+"""Plasticity commands: plasticity-protocol, train-calcium-mnist, calcium-mnist-study,
+plasticity-figures."""
 
 from __future__ import annotations
 
@@ -89,10 +90,7 @@ def train_calcium_mnist(
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Train a spiking classifier on MNIST with the BiCaLL rule only (teacher-driven)."""
-    import json
-    from dataclasses import fields
-
-    from ..experiments.calcium_mnist import MnistConfig, run_mnist
+    from ..experiments.calcium_mnist import run_mnist
 
     if architecture not in ("feedforward", "recurrent"):
         fail(f"unknown architecture {architecture!r}; use feedforward or recurrent")
@@ -102,11 +100,40 @@ def train_calcium_mnist(
             fail(f"{name} must be > 0, got {v}")
     if eval_every < 0:
         fail(f"--eval-every must be >= 0, got {eval_every}")
+    data_dir = _data_dir(data_dir)
+    cfg = _mnist_config(config, architecture=architecture, n_train=n_train, n_test=n_test,
+                        epochs=epochs, pool=pool, seed=seed, device=device)
+    begin(cfg, data_dir=data_dir)
+    try:
+        res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures,
+                        resume=resume, checkpoint=checkpoint, eval_every=eval_every)
+    except ValueError as exc:
+        fail(str(exc))
+    record(res)
+    if json_out:
+        print_json(res)
+    else:
+        typer.echo(f"test_accuracy {res['test_accuracy']:.4f}  (train {res['train_time_s']:.0f} s, "
+                   f"checkpoint {res['checkpoint']})")
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    """The MNIST folder (or 'builtin'): the option, else $LIFSAMPLING_DATA, else an error."""
     if data_dir is None:
         env = os.environ.get("LIFSAMPLING_DATA")
         if not env:
             fail("no data: pass --data-dir or set LIFSAMPLING_DATA to a folder holding MNIST")
         data_dir = Path(env)
+    return data_dir
+
+
+def _mnist_config(config: str | None, **fields_):
+    """MnistConfig from the command's options and its ``--config`` JSON object, validated."""
+    import json
+    from dataclasses import fields
+
+    from ..experiments.calcium_mnist import MnistConfig
+
     extra = {}
     if config:
         try:
@@ -120,24 +147,76 @@ def train_calcium_mnist(
         if bad:
             fail(f"--config: unknown field(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
     try:
-        cfg = MnistConfig(**{"architecture": architecture, "n_train": n_train,
-                             "n_test": n_test, "epochs": epochs, "pool": pool, "seed": seed,
-                             "device": device, **extra})
+        cfg = MnistConfig(**{**fields_, **extra})
         cfg.validate()
     except (TypeError, ValueError) as exc:
         fail(f"--config: {exc}")
+    return cfg
+
+
+@experiment("calcium-mnist-study")
+def calcium_mnist_study(
+    study: str = typer.Argument(..., help="ablations | correlation"),
+    data_dir: Path = typer.Option(None, help="MNIST folder or 'builtin' (default: "
+                                  "$LIFSAMPLING_DATA)"),
+    n_train: int = typer.Option(30000, help="training images (first n of the training set)"),
+    n_test: int = typer.Option(10000, help="ablations: test images"),
+    epochs: int = typer.Option(1, help="passes over the training images"),
+    rows: str = typer.Option(None, help="ablations: comma-separated row names (default: all)"),
+    correlations: str = typer.Option("0,0.1,0.2,0.4", help="correlation: input correlations c"),
+    seeds: str = typer.Option("0,1,2", help="correlation: seeds; ablations: the first is used"),
+    eval_every: int = typer.Option(2000, help="correlation: training images between tests"),
+    eval_n: int = typer.Option(1000, help="correlation: test images of each test"),
+    level: float = typer.Option(0.9, help="correlation: accuracy whose images-to-reach is "
+                                "reported"),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda"),
+    config: str = typer.Option(None, help="JSON object overriding MnistConfig fields"),
+    out: Path = typer.Option(None, help="write the results here (JSON)", callback=output_file),
+    json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
+) -> None:
+    """Ablations of the calcium MNIST classifier's mechanisms, or its learning curves for
+    correlated input at matched rates."""
+    from ..experiments import calcium_mnist_study as st
+    from ..experiments.calcium_mnist import load_mnist
+    from ..io import write_json
+
+    if study not in ("ablations", "correlation"):
+        fail(f"unknown study {study!r}; use ablations or correlation")
+    for name, v in (("--n-train", n_train), ("--n-test", n_test), ("--epochs", epochs),
+                    ("--eval-every", eval_every), ("--eval-n", eval_n)):
+        if v <= 0:
+            fail(f"{name} must be > 0, got {v}")
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--seeds must be comma-separated integers, got {seeds!r}")
+    cs = parse_floats(correlations, "--correlations")
+    if any(not 0 <= c <= 1 for c in cs):
+        fail("--correlations must lie in [0, 1]")
+    row_list = [r.strip() for r in rows.split(",")] if rows else None
+    if row_list:
+        unknown = [r for r in row_list if r not in st.ABLATIONS]
+        if unknown:
+            fail(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(st.ABLATIONS)}")
+    data_dir = _data_dir(data_dir)
+    cfg = _mnist_config(config, n_train=n_train, n_test=n_test, epochs=epochs,
+                        seed=seed_list[0], device=device)
     begin(cfg, data_dir=data_dir)
     try:
-        res = run_mnist(cfg, data_dir, out_dir=out, progress=not json_out, figures=figures,
-                        resume=resume, checkpoint=checkpoint, eval_every=eval_every)
+        data = load_mnist(data_dir)
+        if study == "ablations":
+            res = st.run_ablations(cfg, data, row_list, progress=not json_out)
+        else:
+            res = st.run_correlation(cfg, data, cs, seed_list, eval_every, eval_n, level,
+                                     progress=not json_out)
     except ValueError as exc:
         fail(str(exc))
+    res["study"] = study
+    if out is not None:
+        write_json(out, res)
     record(res)
     if json_out:
         print_json(res)
-    else:
-        typer.echo(f"test_accuracy {res['test_accuracy']:.4f}  (train {res['train_time_s']:.0f} s, "
-                   f"checkpoint {res['checkpoint']})")
 
 
 @experiment("plasticity-figures")
