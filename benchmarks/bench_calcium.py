@@ -11,6 +11,12 @@ differ by the seed-to-seed spread.
 
     LIFSAMPLING_DATA=/path/to/mnist python benchmarks/bench_calcium.py --n-train 5000 \\
         --n-test 1000 --seeds 0 --out benchmarks/results/calcium_cpu.json
+
+One full epoch of a configuration on the kernel alone, with its peak memory:
+
+    LIFSAMPLING_DATA=/path/to/mnist python benchmarks/bench_calcium.py --n-train 60000 \\
+        --n-test 10000 --backends kernel --config '{"pool": 40}' \\
+        --out benchmarks/results/calcium_epoch.json
 """
 
 from __future__ import annotations
@@ -24,29 +30,34 @@ import time
 from pathlib import Path
 
 _CHILD = """
-import json, sys
+import json, resource, sys, tempfile
 from lifsampling.experiments.calcium_mnist import MnistConfig, run_mnist
 a = json.loads(sys.argv[1])
 cfg = MnistConfig(n_train=a["n_train"], n_test=a["n_test"], seed=a["seed"], device="cpu",
-                  backend=a["backend"])
-r = run_mnist(cfg, a["data"], progress=False)
+                  backend=a["backend"], **a["config"])
+with tempfile.TemporaryDirectory() as d:
+    r = run_mnist(cfg, a["data"], progress=False, checkpoint=d + "/c.npz")
+r["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({k: r[k] for k in ("test_accuracy", "train_time_s", "test_time_s",
-                                    "train_cpu_s", "test_cpu_s", "fraction_weights_up")}))
+                                    "train_cpu_s", "test_cpu_s", "fraction_weights_up",
+                                    "peak_rss_mib")}))
 """
 
 
-def run_one(backend: str, seed: int, n_train: int, n_test: int, data: str) -> dict:
-    """One training + test run in a fresh single-threaded subprocess."""
+def run_one(backend: str, seed: int, n_train: int, n_test: int, data: str,
+            config: dict | None = None) -> dict:
+    """One training + test run in a fresh single-threaded subprocess; ``config`` overrides
+    MnistConfig fields. Reports the process's peak resident memory (MiB) as well."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
     arg = json.dumps({"backend": backend, "seed": seed, "n_train": n_train, "n_test": n_test,
-                      "data": data})
+                      "data": data, "config": config or {}})
     load_before = os.getloadavg()[0]
     t0 = time.time()
     out = subprocess.run([sys.executable, "-c", _CHILD, arg], env=env, check=True,
                          capture_output=True, text=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    res.update(backend=backend, seed=seed, n_train=n_train, n_test=n_test,
+    res.update(backend=backend, seed=seed, n_train=n_train, n_test=n_test, config=config or {},
                started_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
                load_avg_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)],
                train_wall_ms_per_image=round(1e3 * res["train_time_s"] / n_train, 2),
@@ -63,14 +74,16 @@ def main() -> None:
     ap.add_argument("--seeds", default="0", help="comma-separated seeds")
     ap.add_argument("--backends", default="kernel,torch")
     ap.add_argument("--data", default=os.environ.get("LIFSAMPLING_DATA"))
+    ap.add_argument("--config", default="{}", help="JSON object overriding MnistConfig fields")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/calcium_cpu.json"))
     a = ap.parse_args()
+    config = json.loads(a.config)
     if not a.data:
         sys.exit("error: pass --data or set LIFSAMPLING_DATA to a folder holding MNIST")
     runs = []
     for seed in (int(s) for s in a.seeds.split(",")):
         for backend in a.backends.split(","):
-            r = run_one(backend, seed, a.n_train, a.n_test, a.data)
+            r = run_one(backend, seed, a.n_train, a.n_test, a.data, config)
             runs.append(r)
             print(json.dumps(r), flush=True)
     ratios = []

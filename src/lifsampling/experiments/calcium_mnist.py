@@ -72,14 +72,14 @@ class MnistConfig:
     n_train: int = 60000
     n_test: int = 10000
     epochs: int = 1
-    pool: int = 10
+    pool: int = 40
     n_in: int = 784
     n_classes: int = 10
     present_ms: float = 100.0
     test_present_ms: float = 300.0
     dt_ms: float = 1.0
     input_rate_hz: float = 60.0
-    spont_rate_hz: float = 0.0
+    spont_rate_hz: float = 2.0
     g_in_uS: float = 0.0008
     g_inh_per_input_uS: float = 0.0006
     teacher_rate_hz: float = 1500.0
@@ -87,9 +87,9 @@ class MnistConfig:
     g_anti_uS: float = 0.0008
     g_rec_uS: float = 0.0005
     g_rec_inh_uS: float = 0.0002
-    lr: float = 0.1
-    c_d1: float = -0.05
-    c_d2: float = -0.002
+    lr: float = 1.0
+    c_d1: float = -0.021
+    c_d2: float = -0.04
     tau_stop_ms: float = 20.0
     a_stop: float = 0.2
     theta_stop_high: float = 0.5
@@ -98,18 +98,18 @@ class MnistConfig:
     seed: int = 0
     device: str = "auto"
     backend: str = "auto"  # simulate backend: "auto" (kernel where it can), "kernel", "torch"
-    # mechanisms at MNIST scale (each off at its neutral value)
-    lateral_inh_uS: float = 0.0  # feed-forward: every output spike inhibits all outputs (WTA)
-    size_inh_mV: float = 0.0  # leak potential lowered per UP input synapse of the neuron
-    homeostasis_mV: float = 0.0  # adaptive threshold: raise per taught image (training)
-    homeostasis_tau_images: float = 2000.0  # its decay time, in training images
-    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    # mechanisms at MNIST scale (calcium_mnist_study.ABLATIONS switches each off)
+    lateral_inh_uS: float = 0.006  # every output spike inhibits all other outputs (WTA)
+    size_inh_mV: float = 0.1  # leak potential lowered per UP input synapse of the neuron
+    homeostasis_mV: float = 0.5  # adaptive threshold: raise per taught image (training)
+    homeostasis_tau_images: float = 1000.0  # its decay time, in training images
+    lr_decay: float = 0.5  # the learning rate is multiplied by this after every epoch
     p_transition: float = 1.0  # probability that a crossing of theta_b is kept (stochastic)
     stop_learning: bool = True
     bistable: bool = True
     input_correlation: float = 0.0  # MIP correlation of the input trains (rates unchanged)
     probe_every: int = 10  # batches between predict-then-learn probes (running train accuracy)
-    teacher: str = "pool"  # "pool": whole target pool; "winner": its most active neuron
+    teacher: str = "winner"  # "winner": the target pool's most active neuron; "pool": all
     probe_ms: float = 50.0
 
     def validate(self) -> None:
