@@ -156,7 +156,7 @@ def _mnist_config(config: str | None, **fields_):
 
 @experiment("calcium-mnist-study")
 def calcium_mnist_study(
-    study: str = typer.Argument(..., help="ablations | correlation"),
+    study: str = typer.Argument(..., help="ablations | correlation | ceiling"),
     data_dir: Path = typer.Option(None, help="MNIST folder or 'builtin' (default: "
                                   "$LIFSAMPLING_DATA)"),
     n_train: int = typer.Option(30000, help="training images (first n of the training set)"),
@@ -174,14 +174,14 @@ def calcium_mnist_study(
     out: Path = typer.Option(None, help="write the results here (JSON)", callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
-    """Ablations of the calcium MNIST classifier's mechanisms, or its learning curves for
-    correlated input at matched rates."""
+    """Ablations of the calcium MNIST classifier's mechanisms, its learning curves for
+    correlated input at matched rates, or the accuracy ceiling of binary templates."""
     from ..experiments import calcium_mnist_study as st
     from ..experiments.calcium_mnist import load_mnist
     from ..io import write_json
 
-    if study not in ("ablations", "correlation"):
-        fail(f"unknown study {study!r}; use ablations or correlation")
+    if study not in ("ablations", "correlation", "ceiling"):
+        fail(f"unknown study {study!r}; use ablations, correlation or ceiling")
     for name, v in (("--n-train", n_train), ("--n-test", n_test), ("--epochs", epochs),
                     ("--eval-every", eval_every), ("--eval-n", eval_n)):
         if v <= 0:
@@ -206,6 +206,8 @@ def calcium_mnist_study(
         data = load_mnist(data_dir)
         if study == "ablations":
             res = st.run_ablations(cfg, data, row_list, progress=not json_out)
+        elif study == "ceiling":
+            res = st.template_ceiling(data, n_test=n_test, seed=seed_list[0])
         else:
             res = st.run_correlation(cfg, data, cs, seed_list, eval_every, eval_n, level,
                                      progress=not json_out)

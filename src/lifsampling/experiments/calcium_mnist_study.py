@@ -4,6 +4,9 @@ network without altering the mean firing rate").
 
 - :func:`run_ablations`: the default configuration and one row per switched-off mechanism
   (:data:`ABLATIONS`), each trained on the same images and tested on the same test set.
+- :func:`template_ceiling`: what a single layer of binary templates can reach at best (no
+  spikes): k-means prototypes per class, binarised, scored by their overlap with the image
+  alone or with a template-size term (the Hamming distance), against the nearest class mean.
 - :func:`run_correlation`: for input correlations c (multiple-interaction process,
   :class:`lifsampling.engine.PoissonInput`, rates unchanged), the test accuracy on a fixed
   evaluation set against the number of training images seen, and the images needed to reach
@@ -147,3 +150,37 @@ def input_rate_check(cfg: MnistConfig, data, c: float, images: int = 64,
     want = float(rates.double().sum()) * duration_ms / 1e3
     per = images * x.shape[1] * duration_ms / 1e3
     return {"measured_hz": counts / per, "asked_hz": want / per, "ratio": counts / want}
+
+
+def template_ceiling(data, prototypes: tuple[int, ...] = (1, 10, 30),
+                     threshold: float = 0.5, n_test: int = 10000, seed: int = 0) -> dict:
+    """Test accuracy of binary prototype classifiers (no spikes, no learning rule).
+
+    Per class, k-means (scikit-learn ``MiniBatchKMeans``, on at most 6,000 training images
+    of the class) finds ``k`` centres; a template T is a centre thresholded at ``threshold``.
+    An image x is given the class of its best template under two scores: the overlap x.T
+    (what excitatory binary synapses with a common inhibition compute) and 2 x.T - |T|
+    (minus the Hamming distance for binary x: the overlap with a penalty on the template's
+    size). The nearest class mean (real-valued, Euclidean) is the reference."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    xtr, ytr, xte, yte = data
+    xte, yte = xte[:n_test], yte[:n_test]
+    means = np.stack([xtr[ytr == c].mean(0) for c in range(10)])
+    d = ((xte[:, None, :] - means[None]) ** 2).sum(-1)
+    out = {"nearest_class_mean": float((d.argmin(1) == yte).mean()), "threshold": threshold,
+           "rows": []}
+    for k in prototypes:
+        centres, cls = [], []
+        for c in range(10):
+            km = MiniBatchKMeans(k, random_state=seed, n_init=3).fit(xtr[ytr == c][:6000])
+            centres.append(km.cluster_centers_)
+            cls += [c] * k
+        t = (np.concatenate(centres) > threshold).astype(np.float32)
+        cls = np.asarray(cls)
+        overlap = xte @ t.T
+        out["rows"].append({
+            "prototypes_per_class": k,
+            "overlap": float((cls[overlap.argmax(1)] == yte).mean()),
+            "hamming": float((cls[(2 * overlap - t.sum(1)).argmax(1)] == yte).mean())})
+    return out
