@@ -14,6 +14,7 @@ import math
 
 import pytest
 import torch
+from _synapse_cases import SILENT, SYNAPSES
 
 from lifsampling.engine import (
     Network,
@@ -33,13 +34,6 @@ from lifsampling.params import MNIST_NEURON, NoiseParams, SynapseParams
 from lifsampling.plasticity import BiCaLL, BiCaLLParams, PlasticProjection
 
 F64 = torch.float64
-SILENT = NoiseParams(rate_exc_hz=0.0, rate_inh_hz=0.0)
-SYNAPSES = {
-    "renewing": SynapseParams(),
-    "additive": SynapseParams(kind="additive", weight_scale=0.7),
-    "tsodyks_markram": SynapseParams(kind="tsodyks_markram", U=0.3, tau_rec_ms=50.0,
-                                     tau_fac_ms=20.0, weight_scale=2.0),
-}
 DURATION_MS, DT = 100.0, 0.1
 
 
