@@ -1,7 +1,7 @@
 """Calcium (BiCaLL) MNIST training on the compiled CPU kernel against the torch path.
 
-The same experiment (``experiments.calcium_mnist.run_mnist``: 784 Poisson inputs, teacher and
-anti-teacher drive, shared BiCaLL input projection, 16 images in parallel) runs on the same
+The same experiment (``experiments.calcium_mnist_training.run_mnist``: 784 Poisson inputs,
+teacher and anti-teacher drive, shared BiCaLL input projection, 16 images in parallel) runs on the same
 subset for each backend, one after the other, each in a fresh subprocess with 1 thread
 (``OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1``, torch single-threaded). Reported per run: test
 accuracy, wall and CPU time of training and testing, per image, and the kernel/torch ratios
@@ -31,7 +31,8 @@ from pathlib import Path
 
 _CHILD = """
 import json, resource, sys, tempfile
-from lifsampling.experiments.calcium_mnist import MnistConfig, run_mnist
+from lifsampling.experiments.calcium_mnist import MnistConfig
+from lifsampling.experiments.calcium_mnist_training import run_mnist
 a = json.loads(sys.argv[1])
 cfg = MnistConfig(n_train=a["n_train"], n_test=a["n_test"], seed=a["seed"], device="cpu",
                   backend=a["backend"], **a["config"])

@@ -13,12 +13,8 @@ import torch
 from typer.testing import CliRunner
 
 from lifsampling.cli import app, main
-from lifsampling.experiments.calcium_mnist import (
-    CalciumClassifier,
-    MnistConfig,
-    evaluate,
-    train_epoch,
-)
+from lifsampling.experiments.calcium_mnist import CalciumClassifier, MnistConfig, evaluate
+from lifsampling.experiments.calcium_mnist_training import train_epoch
 from lifsampling.params import MNIST_NEURON
 
 CPU = torch.device("cpu")
@@ -123,7 +119,7 @@ def _patterns(gen: torch.Generator, protos: torch.Tensor, n: int):
 def test_resumed_training_equals_the_uninterrupted_run(tmp_path):
     """Two epochs in one go and one epoch + checkpoint + resume give bit-identical weights,
     thresholds and accuracy (every random number comes from seed, epoch and counters)."""
-    from lifsampling.experiments.calcium_mnist import load_checkpoint, save_checkpoint
+    from lifsampling.experiments.calcium_mnist_training import load_checkpoint, save_checkpoint
 
     gen = torch.Generator().manual_seed(1)
     protos = (torch.rand(2, 50, generator=gen) < 0.3).float()

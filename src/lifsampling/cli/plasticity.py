@@ -90,7 +90,7 @@ def train_calcium_mnist(
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Train a spiking classifier on MNIST with the BiCaLL rule only (teacher-driven)."""
-    from ..experiments.calcium_mnist import run_mnist
+    from ..experiments.calcium_mnist_training import run_mnist
 
     if architecture not in ("feedforward", "recurrent"):
         fail(f"unknown architecture {architecture!r}; use feedforward or recurrent")

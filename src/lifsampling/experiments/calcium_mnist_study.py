@@ -21,7 +21,8 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 
-from .calcium_mnist import CalciumClassifier, MnistConfig, evaluate, train_epoch
+from .calcium_mnist import CalciumClassifier, MnistConfig, evaluate
+from .calcium_mnist_training import train_epoch
 
 #: row name -> MnistConfig overrides of the configuration under study
 ABLATIONS: dict[str, dict] = {

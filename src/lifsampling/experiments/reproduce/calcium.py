@@ -161,7 +161,8 @@ def _load(source: str, classes: int, n_train: int):
 def _run_mnist(config: ClaimConfig) -> dict:
     import torch
 
-    from ..calcium_mnist import CalciumClassifier, MnistConfig, evaluate, train_epoch
+    from ..calcium_mnist import CalciumClassifier, MnistConfig, evaluate
+    from ..calcium_mnist_training import train_epoch
 
     torch.set_num_threads(1)
     p = _mnist_params(config)
