@@ -1,8 +1,8 @@
 """Calcium (BiCaLL) MNIST training on the compiled CPU kernel against the torch path.
 
 The same experiment (``experiments.calcium_mnist_training.run_mnist``: 784 Poisson inputs,
-teacher and anti-teacher drive, shared BiCaLL input projection, 16 images in parallel) runs on the same
-subset for each backend, one after the other, each in a fresh subprocess with 1 thread
+teacher and anti-teacher drive, shared BiCaLL input projection, 16 images in parallel) runs on
+the same subset for each backend, one after the other, each in a fresh subprocess with 1 thread
 (``OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1``, torch single-threaded). Reported per run: test
 accuracy, wall and CPU time of training and testing, per image, and the kernel/torch ratios
 of the same seed (the machine's load changes between runs; the ratios of one run are the
