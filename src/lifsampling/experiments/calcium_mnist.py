@@ -330,28 +330,25 @@ def evaluate(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor,
     return correct / x.shape[0]
 
 
-def weight_images(w_hidden: np.ndarray, pool: int, theta: float = 0.5) -> np.ndarray:
-    """Per-class images (10, 28, 28): fraction of a pool's synapses from each pixel that are UP."""
-    up = (w_hidden > theta).astype(np.float32).reshape(784, 10, pool)
-    return up.mean(-1).T.reshape(10, 28, 28)
+def plot_weights(w_hidden: np.ndarray, pool: int, path: str | Path, title: str = "",
+                 n_classes: int = 10, theta: float = 0.5, per_class: int = 8) -> None:
+    """Save the learned templates as a PNG: one row per class, its first ``per_class``
+    neurons' binary input weights (UP = dark) as 28 x 28 images, and in the last column the
+    fraction of the class's population that is UP at each pixel."""
+    from ..plots import new_figure, save_figure
 
-
-def plot_weights(w_hidden: np.ndarray, pool: int, path: str | Path, title: str = "") -> None:
-    """Save the per-class weight images (fraction of each pool's synapses UP) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    imgs = weight_images(w_hidden, pool)
-    fig, ax = plt.subplots(1, 10, figsize=(12, 1.8))
-    for k in range(10):
-        ax[k].imshow(imgs[k], cmap="gray_r", vmin=0, vmax=1)
-        ax[k].set_title(str(k), fontsize=9)
-        ax[k].axis("off")
+    side = int(round(np.sqrt(w_hidden.shape[0])))
+    up = (w_hidden > theta).astype(np.float32).reshape(-1, n_classes, pool)
+    cols = min(per_class, pool) + 1
+    fig, axes = new_figure(n_classes, cols, figsize=(1.0 * cols, 1.0 * n_classes),
+                           squeeze=False)
+    for c in range(n_classes):
+        for j in range(cols):
+            img = up[:, c, j] if j < cols - 1 else up[:, c].mean(-1)
+            axes[c, j].imshow(img.reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
+            axes[c, j].axis("off")
+        axes[c, 0].set_title(f"class {c}", fontsize=6, loc="left")
+    axes[0, cols - 1].set_title("population", fontsize=6)
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        fig.suptitle(title, fontsize=8)
+    save_figure(fig, path)

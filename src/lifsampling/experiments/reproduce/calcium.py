@@ -161,7 +161,7 @@ def _load(source: str, classes: int, n_train: int):
 def _run_mnist(config: ClaimConfig) -> dict:
     import torch
 
-    from ..calcium_mnist import CalciumClassifier, MnistConfig, evaluate
+    from ..calcium_mnist import CalciumClassifier, MnistConfig, evaluate, plot_weights
     from ..calcium_mnist_training import train_epoch
 
     torch.set_num_threads(1)
@@ -186,9 +186,9 @@ def _run_mnist(config: ClaimConfig) -> dict:
                          "fraction_weights_up": float(
                              (net.ff.w[0] > net.rule.p.theta_bistable).float().mean())})
         if config.run_dir is not None and seed == p["seeds"][0]:
-            _plot_weights(net.ff.w[0].cpu().numpy(), cfg.pool, cfg.n_classes,
-                          net.rule.p.theta_bistable, config.figure_path("weights.png"),
-                          f"BiCaLL feed-forward, seed {seed}: test accuracy {acc:.3f}")
+            plot_weights(net.ff.w[0].cpu().numpy(), cfg.pool, config.figure_path("weights.png"),
+                         f"BiCaLL feed-forward, seed {seed}: test accuracy {acc:.3f}",
+                         n_classes=cfg.n_classes, theta=net.rule.p.theta_bistable)
     acc = float(np.mean([r["accuracy"] for r in per_seed]))
     n = per_seed[0]["n_test"]
     return {"figure": 100 * acc, "per_seed": per_seed, "extras": {
@@ -198,20 +198,6 @@ def _run_mnist(config: ClaimConfig) -> dict:
         "chance": 100.0 / p["classes"],
         "binomial_se": 100 * float(np.sqrt(acc * (1 - acc) / n)),
         "data": prov.get("source", p["data"])}}
-
-
-def _plot_weights(w_hidden, pool: int, classes: int, theta: float, path, title: str) -> None:
-    """Fraction of each class pool's synapses from each pixel that are UP (any class count)."""
-    from ...plots import new_figure, save_figure
-
-    up = (w_hidden > theta).astype(np.float32).reshape(784, classes, pool).mean(-1)
-    fig, axes = new_figure(1, classes, figsize=(1.3 * classes, 1.8), squeeze=False)
-    for k, sub in enumerate(axes[0]):
-        sub.imshow(up[:, k].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
-        sub.set_title(str(k), fontsize=9)
-        sub.axis("off")
-    fig.suptitle(title, fontsize=9)
-    save_figure(fig, path)
 
 
 register(Claim(
