@@ -234,3 +234,13 @@ def test_binary_template_ceiling_on_the_shipped_subset():
     assert 0.7 < r["nearest_class_mean"] < 0.9
     assert one["hamming"] > one["overlap"] + 0.08
     assert ten["hamming"] > one["hamming"] + 0.08
+
+
+def test_images_to_reach_and_the_learning_curve_plot(tmp_path):
+    from lifsampling.experiments.calcium_mnist_study import images_to_reach, plot_learning_curves
+
+    hist = [(2000, 0.5), (4000, 0.88), (6000, 0.91), (8000, 0.89)]
+    assert images_to_reach(hist, 0.9) == 6000 and images_to_reach(hist, 0.95) is None
+    runs = [{"correlation": c, "seed": s, "history": hist} for c in (0.0, 0.2) for s in (0, 1)]
+    plot_learning_curves(runs, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 1000

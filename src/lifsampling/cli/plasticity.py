@@ -172,6 +172,8 @@ def calcium_mnist_study(
     device: str = typer.Option("cpu", help="auto | cpu | cuda"),
     config: str = typer.Option(None, help="JSON object overriding MnistConfig fields"),
     out: Path = typer.Option(None, help="write the results here (JSON)", callback=output_file),
+    plot: Path = typer.Option(None, help="correlation: save the learning curves as a PNG",
+                              callback=output_file),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Ablations of the calcium MNIST classifier's mechanisms, its learning curves for
@@ -216,6 +218,8 @@ def calcium_mnist_study(
     res["study"] = study
     if out is not None:
         write_json(out, res)
+    if plot is not None and study == "correlation":
+        st.plot_learning_curves(res["runs"], plot, level)
     record(res)
     if json_out:
         print_json(res)

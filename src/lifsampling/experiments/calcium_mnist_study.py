@@ -185,3 +185,24 @@ def template_ceiling(data, prototypes: tuple[int, ...] = (1, 10, 30),
             "overlap": float((cls[overlap.argmax(1)] == yte).mean()),
             "hamming": float((cls[(2 * overlap - t.sum(1)).argmax(1)] == yte).mean())})
     return out
+
+
+def plot_learning_curves(runs: list[dict], path, level: float = 0.9) -> None:
+    """Test accuracy against training images seen, one line per (correlation, seed) run of
+    :func:`run_correlation`, coloured by correlation; the dashed line is ``level``."""
+    from ..plots import new_figure, save_figure
+
+    fig, ax = new_figure(figsize=(6, 3.6))
+    cs = sorted({r["correlation"] for r in runs})
+    colours = dict(zip(cs, ("C0", "C1", "C2", "C3", "C4", "C5"), strict=False))
+    for c in cs:
+        for i, r in enumerate(x for x in runs if x["correlation"] == c):
+            n, acc = zip(*r["history"], strict=True) if r["history"] else ((), ())
+            ax.plot(n, acc, color=colours.get(c, "k"), alpha=0.8, lw=1.2,
+                    label=f"c = {c:g}" if i == 0 else None)
+    ax.axhline(level, ls="--", color="0.5", lw=0.8)
+    ax.set_xlabel("training images seen")
+    ax.set_ylabel("test accuracy (first 1,000 images)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
