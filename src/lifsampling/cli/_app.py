@@ -53,6 +53,26 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
     return vals
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``0,1,2`` or ``100-109`` (inclusive) or a mix: ``0-3,7``."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            fail(f"--seeds must be integers or ranges such as 0,1,2 or 100-109, got {text!r}")
+        if a < 0 or b < a:
+            fail(f"--seeds: {part!r} is not a range of integers >= 0 (low-high)")
+        seeds.extend(range(a, b + 1))
+    if not seeds:
+        fail("--seeds is empty")
+    return tuple(seeds)
+
+
 def configure(cls, options: dict[str, str] | None = None, **values: Any):
     """``cls(**values)``: an experiment's self-validating config dataclass built from a command's
     options (and checked by its ``validate()``, for configs that validate on demand rather than

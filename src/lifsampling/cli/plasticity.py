@@ -15,6 +15,7 @@ from ._app import (
     output_dir,
     output_file,
     parse_floats,
+    parse_seeds,
     print_json,
 )
 from ._run import begin, default_output, experiment, record
@@ -188,10 +189,7 @@ def calcium_mnist_study(
                     ("--eval-every", eval_every), ("--eval-n", eval_n)):
         if v <= 0:
             fail(f"{name} must be > 0, got {v}")
-    try:
-        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
-    except ValueError:
-        fail(f"--seeds must be comma-separated integers, got {seeds!r}")
+    seed_list = list(parse_seeds(seeds))
     cs = parse_floats(correlations, "--correlations")
     if any(not 0 <= c <= 1 for c in cs):
         fail("--correlations must lie in [0, 1]")

@@ -15,6 +15,7 @@ from ._app import (
     output_dir,
     output_file,
     parse_floats,
+    parse_seeds,
     print_json,
 )
 from ._run import begin, default_output, experiment, record
@@ -136,26 +137,6 @@ def temperature_map_cmd(
         print_json(res)
 
 
-def _parse_seeds(text: str) -> tuple[int, ...]:
-    """``0,1,2`` or ``100-109`` (inclusive) or a mix: ``0-3,7``."""
-    seeds: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            a = int(lo)
-            b = int(hi) if sep else a
-        except ValueError:
-            fail(f"--seeds must be integers or ranges such as 0,1,2 or 100-109, got {text!r}")
-        if a < 0 or b < a:
-            fail(f"--seeds: {part!r} is not a range of integers >= 0 (low-high)")
-        seeds.extend(range(a, b + 1))
-    if not seeds:
-        fail("--seeds is empty")
-    return tuple(seeds)
-
-
 def _expand_conditions(text: str, known) -> tuple[str, ...]:
     """Comma-separated names; an item with ``*``/``?``/``[`` is a shell-style pattern over the
     known names (``osc_T1.25_*``), in the registry's order. Unknown plain names are left for the
@@ -234,7 +215,7 @@ def tempering_study_cmd(
     if conditions is not None:
         changes["conditions"] = _expand_conditions(conditions, ts.conditions())
     if seeds is not None:
-        changes["seeds"] = _parse_seeds(seeds)
+        changes["seeds"] = parse_seeds(seeds)
     for name, value in (("chains", chains), ("duration_ms", duration_ms), ("read_T", read_t),
                         ("data", data)):
         if value is not None:

@@ -21,8 +21,9 @@ from dataclasses import asdict, replace
 import numpy as np
 import torch
 
+from ..engine.network import resolve_device
 from .calcium_mnist import CalciumClassifier, MnistConfig, evaluate
-from .calcium_mnist_training import train_epoch
+from .calcium_mnist_training import mnist_tensors, train_epoch
 
 #: row name -> MnistConfig overrides of the configuration under study
 ABLATIONS: dict[str, dict] = {
@@ -42,23 +43,12 @@ ABLATIONS: dict[str, dict] = {
 }
 
 
-def _tensors(data, n_train: int, n_test: int, device: torch.device):
-    xtr, ytr, xte, yte = data
-    if n_train > len(xtr) or n_test > len(xte):
-        raise ValueError(f"n_train <= {len(xtr)} and n_test <= {len(xte)} required")
-
-    def t(a):
-        return torch.as_tensor(a, device=device)
-
-    return t(xtr[:n_train]), t(ytr[:n_train]), t(xte[:n_test]), t(yte[:n_test])
-
-
 def run_ablation(base: MnistConfig, overrides: dict, data) -> dict:
     """Train ``base`` with ``overrides`` for its epochs on its ``n_train`` images; test accuracy
     on its ``n_test`` test images, training wall / CPU time and the fraction of UP synapses."""
     cfg = replace(base, **overrides)
-    dev = torch.device(cfg.device if cfg.device != "auto" else "cpu")
-    x, y, xt, yt = _tensors(data, cfg.n_train, cfg.n_test, dev)
+    dev = resolve_device(cfg.device)
+    x, y, xt, yt = mnist_tensors(data, cfg.n_train, cfg.n_test, dev)
     net = CalciumClassifier(cfg, dev)
     t0, c0 = time.perf_counter(), time.process_time()
     for epoch in range(cfg.epochs):
@@ -100,8 +90,8 @@ def images_to_reach(history: list[tuple[int, float]], level: float) -> int | Non
 def learning_curve(cfg: MnistConfig, data, eval_every: int, eval_n: int) -> list:
     """[(images seen, accuracy on the first ``eval_n`` test images)] every ``eval_every``
     training images, over ``cfg.epochs`` epochs of ``cfg.n_train`` images."""
-    dev = torch.device(cfg.device if cfg.device != "auto" else "cpu")
-    x, y, xt, yt = _tensors(data, cfg.n_train, eval_n, dev)
+    dev = resolve_device(cfg.device)
+    x, y, xt, yt = mnist_tensors(data, cfg.n_train, eval_n, dev)
     net = CalciumClassifier(cfg, dev)
     history: list = []
     for epoch in range(cfg.epochs):

@@ -21,8 +21,21 @@ import torch
 
 from .calcium_mnist import CalciumClassifier, MnistConfig, evaluate, load_mnist, plot_weights
 
-__all__ = ["checkpoint_path", "epoch_order", "load_checkpoint", "run_mnist", "save_checkpoint",
-           "train_epoch"]
+__all__ = ["checkpoint_path", "epoch_order", "load_checkpoint", "mnist_tensors", "run_mnist",
+           "save_checkpoint", "train_epoch"]
+
+
+def mnist_tensors(data, n_train: int, n_test: int, device: torch.device):
+    """The first ``n_train`` training and ``n_test`` test images and labels of ``data``
+    (:func:`~.calcium_mnist.load_mnist`'s tuple) as tensors on ``device``."""
+    xtr, ytr, xte, yte = data
+    if n_train > len(xtr) or n_test > len(xte):
+        raise ValueError(f"n_train <= {len(xtr)} and n_test <= {len(xte)} required")
+
+    def t(a):
+        return torch.as_tensor(a, device=device)
+
+    return t(xtr[:n_train]), t(ytr[:n_train]), t(xte[:n_test]), t(yte[:n_test])
 
 
 def epoch_order(cfg: MnistConfig, epoch: int, device: torch.device) -> torch.Tensor:
@@ -131,13 +144,8 @@ def run_mnist(cfg: MnistConfig, data_dir: str | Path | None, out_dir: str | Path
     from ..io import write_json, write_npz
 
     dev = resolve_device(cfg.device)
-    xtr, ytr, xte, yte = load_mnist(data_dir)
-    if cfg.n_train > len(xtr) or cfg.n_test > len(xte):
-        raise ValueError(f"n_train <= {len(xtr)} and n_test <= {len(xte)} required")
-    xtr_t = torch.as_tensor(xtr[:cfg.n_train], device=dev)
-    ytr_t = torch.as_tensor(ytr[:cfg.n_train], device=dev)
-    xte_t = torch.as_tensor(xte[:cfg.n_test], device=dev)
-    yte_t = torch.as_tensor(yte[:cfg.n_test], device=dev)
+    xtr_t, ytr_t, xte_t, yte_t = mnist_tensors(load_mnist(data_dir), cfg.n_train, cfg.n_test,
+                                               dev)
     net = CalciumClassifier(cfg, dev)
     ckpt = Path(checkpoint) if checkpoint is not None else checkpoint_path(out_dir,
                                                                            cfg.architecture)
