@@ -244,3 +244,15 @@ def test_images_to_reach_and_the_learning_curve_plot(tmp_path):
     runs = [{"correlation": c, "seed": s, "history": hist} for c in (0.0, 0.2) for s in (0, 1)]
     plot_learning_curves(runs, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_cli_options_left_out_take_the_config_defaults():
+    """An option not given (None) leaves MnistConfig's default in place (pool 40, not 10);
+    --config overrides the options it names."""
+    from lifsampling.cli.plasticity import _mnist_config
+
+    cfg = _mnist_config(None, n_train=16, n_test=16, epochs=1, pool=None, seed=0, device="cpu")
+    assert cfg.pool == MnistConfig().pool == 40
+    cfg = _mnist_config('{"pool": 7}', n_train=16, n_test=16, epochs=1, pool=None, seed=0,
+                        device="cpu")
+    assert cfg.pool == 7

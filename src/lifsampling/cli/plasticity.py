@@ -71,8 +71,9 @@ def train_calcium_mnist(
     n_test: int = typer.Option(10000, help="test images (first n of the test set)"),
     epochs: int = typer.Option(1, help="passes over the training images (the learning rate "
                                "is multiplied by lr_decay after each)"),
-    pool: int = typer.Option(10, "--neurons-per-class", "--pool",
-                             help="output neurons per class (a population per class)"),
+    pool: int = typer.Option(None, "--neurons-per-class", "--pool", show_default=False,
+                             help="output neurons per class (a population per class; "
+                             "default: MnistConfig.pool, 40)"),
     resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint written "
                                 "after every epoch (same settings; --epochs may be larger)"),
     checkpoint: Path = typer.Option(None, help="checkpoint file (default: OUT/calcium_mnist_"
@@ -97,7 +98,7 @@ def train_calcium_mnist(
         fail(f"unknown architecture {architecture!r}; use feedforward or recurrent")
     for name, v in (("--n-train", n_train), ("--n-test", n_test), ("--epochs", epochs),
                     ("--neurons-per-class", pool)):
-        if v <= 0:
+        if v is not None and v <= 0:
             fail(f"{name} must be > 0, got {v}")
     if eval_every < 0:
         fail(f"--eval-every must be >= 0, got {eval_every}")
@@ -148,7 +149,8 @@ def _mnist_config(config: str | None, **fields_):
         if bad:
             fail(f"--config: unknown field(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
     try:
-        cfg = MnistConfig(**{**fields_, **extra})
+        given = {k: v for k, v in fields_.items() if v is not None}
+        cfg = MnistConfig(**{**given, **extra})
         cfg.validate()
     except (TypeError, ValueError) as exc:
         fail(f"--config: {exc}")
