@@ -21,8 +21,8 @@ CPU = torch.device("cpu")
 
 
 #: every MNIST-scale mechanism at its neutral value, so that a test switches on only its own
-NEUTRAL = {"lateral_inh_uS": 0.0, "size_inh_mV": 0.0, "homeostasis_mV": 0.0, "teacher": "pool",
-           "spont_rate_hz": 0.0}
+NEUTRAL = {"lateral_inh_uS": 0.0, "size_inh_mV": 0.0, "test_size_inh_mV": None,
+           "homeostasis_mV": 0.0, "teacher": "pool", "spont_rate_hz": 0.0}
 
 
 def _net(**kw) -> CalciumClassifier:
@@ -42,8 +42,9 @@ def test_learning_rate_decays_per_epoch_and_switches_reach_the_rule():
 
 
 def test_size_inhibition_and_adaptive_threshold_set_the_leak():
-    """E_L - size_inh (n_up - <n_up>) - (theta - <theta>), exactly."""
-    net = _net(size_inh_mV=0.5)
+    """E_L - size_inh (n_up - <n_up>) - (theta - <theta>), exactly; test presentations
+    (read-out) use test_size_inh_mV in place of size_inh."""
+    net = _net(size_inh_mV=0.5, test_size_inh_mV=1.25)
     w = torch.full_like(net.ff.w, 0.15)
     w[0, :10, 0] = 0.85  # neuron 0: 10 UP synapses, neuron 1: 4, the rest none
     w[0, :4, 1] = 0.85
@@ -54,7 +55,12 @@ def test_size_inhibition_and_adaptive_threshold_set_the_leak():
     n_up[0], n_up[1] = 10, 4
     want = MNIST_NEURON.e_leak_mV - 0.5 * (n_up - n_up.mean()) - (net.theta - net.theta.mean())
     assert torch.allclose(net.leak_mV().double(), want, atol=1e-5)
+    want_test = want - 0.75 * (n_up - n_up.mean())
+    assert torch.allclose(net.leak_mV(readout=True).double(), want_test, atol=1e-5)
     assert float(_net().leak_mV().std()) == 0.0  # switched off: every leak at E_L
+    same = _net(size_inh_mV=0.5)  # test_size_inh_mV None: the training value at test too
+    same.ff = net.ff
+    assert torch.equal(same.leak_mV(readout=True), same.leak_mV())
 
 
 def test_homeostasis_raises_the_taught_neurons_and_decays():
@@ -256,3 +262,18 @@ def test_cli_options_left_out_take_the_config_defaults():
     cfg = _mnist_config('{"pool": 7}', n_train=16, n_test=16, epochs=1, pool=None, seed=0,
                         device="cpu")
     assert cfg.pool == 7
+
+
+def test_only_test_presentations_use_the_test_size_term(monkeypatch):
+    """evaluate() presents with the read-out leak; training and its probes do not."""
+    net = _net(size_inh_mV=0.1, test_size_inh_mV=0.2, present_ms=5.0, test_present_ms=5.0,
+               probe_ms=5.0)
+    seen = []
+    build = net._network
+    monkeypatch.setattr(net, "_network", lambda readout=False: seen.append(readout) or
+                        build(readout))
+    x, y = torch.zeros(4, 50), torch.tensor([0, 1, 0, 1])
+    net.present(x, y, learn=True)
+    net.present(x, None, learn=False, duration_ms=5.0)  # a probe
+    evaluate(net, x, y)
+    assert seen == [False, False, True]

@@ -69,8 +69,9 @@ def train_calcium_mnist(
     architecture: str = typer.Option("feedforward", help="feedforward | recurrent"),
     n_train: int = typer.Option(60000, help="training images (first n of the training set)"),
     n_test: int = typer.Option(10000, help="test images (first n of the test set)"),
-    epochs: int = typer.Option(1, help="passes over the training images (the learning rate "
-                               "is multiplied by lr_decay after each)"),
+    epochs: int = typer.Option(None, show_default=False, help="passes over the training "
+                               "images (the learning rate is multiplied by lr_decay after "
+                               "each; default: MnistConfig.epochs, 2)"),
     pool: int = typer.Option(None, "--neurons-per-class", "--pool", show_default=False,
                              help="output neurons per class (a population per class; "
                              "default: MnistConfig.pool, 40)"),

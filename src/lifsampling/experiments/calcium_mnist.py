@@ -66,12 +66,12 @@ class MnistConfig:
     architecture: str = "feedforward"
     n_train: int = 60000
     n_test: int = 10000
-    epochs: int = 1
+    epochs: int = 2
     pool: int = 40
     n_in: int = 784
     n_classes: int = 10
     present_ms: float = 100.0
-    test_present_ms: float = 300.0
+    test_present_ms: float = 1000.0
     dt_ms: float = 1.0
     input_rate_hz: float = 60.0
     spont_rate_hz: float = 2.0
@@ -96,6 +96,7 @@ class MnistConfig:
     # mechanisms at MNIST scale (calcium_mnist_study.ABLATIONS switches each off)
     lateral_inh_uS: float = 0.006  # every output spike inhibits all other outputs (WTA)
     size_inh_mV: float = 0.1  # leak potential lowered per UP input synapse of the neuron
+    test_size_inh_mV: float | None = 0.2  # the same at test (read-out); None: as in training
     homeostasis_mV: float = 0.5  # adaptive threshold: raise per taught image (training)
     homeostasis_tau_images: float = 1000.0  # its decay time, in training images
     lr_decay: float = 0.5  # the learning rate is multiplied by this after every epoch
@@ -126,6 +127,9 @@ class MnistConfig:
                      "size_inh_mV", "homeostasis_mV", "probe_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.test_size_inh_mV is not None and self.test_size_inh_mV < 0:
+            raise ValueError(f"test_size_inh_mV must be >= 0 or null, got "
+                             f"{self.test_size_inh_mV}")
         if not 0 < self.p_transition <= 1:
             raise ValueError(f"p_transition must be in (0, 1], got {self.p_transition}")
         if not 0 <= self.input_correlation <= 1:
@@ -206,29 +210,35 @@ class CalciumClassifier:
         """Use the learning rate of ``epoch`` (lr x lr_decay^epoch) from now on."""
         self.rule = BiCaLL(self.cfg.rule_params(epoch))
 
-    def leak_mV(self) -> torch.Tensor:
+    def leak_mV(self, readout: bool = False) -> torch.Tensor:
         """Leak potentials (n_out,) in mV: E_L - size_inh (n_up - <n_up>) - (theta - <theta>),
         with n_up a neuron's UP input synapses and theta its adaptive threshold, both taken
         relative to their mean over the output neurons (so the mean excitability stays at
-        E_L while neurons with larger templates or more recent activity are held back)."""
+        E_L while neurons with larger templates or more recent activity are held back).
+        ``readout`` (test presentations) uses ``test_size_inh_mV`` for size_inh."""
+        size = self.cfg.size_inh_mV
+        if readout and self.cfg.test_size_inh_mV is not None:
+            size = self.cfg.test_size_inh_mV
         n_up = (self.ff.w[0] > self.rule.p.theta_bistable).sum(0).cpu().double()
-        shift = self.cfg.size_inh_mV * (n_up - n_up.mean()) + (self.theta - self.theta.mean())
+        shift = size * (n_up - n_up.mean()) + (self.theta - self.theta.mean())
         return (MNIST_NEURON.e_leak_mV - shift).float()
 
-    def _network(self) -> Network:
-        return Network(weights_uS=self.w_fixed, e_leak_mV=self.leak_mV(), neuron=MNIST_NEURON,
+    def _network(self, readout: bool = False) -> Network:
+        return Network(weights_uS=self.w_fixed, e_leak_mV=self.leak_mV(readout),
+                       neuron=MNIST_NEURON,
                        noise=_NO_BACKGROUND, synapse=SynapseParams(kind="additive"))
 
     def present(self, images: torch.Tensor, labels: torch.Tensor | None,
                 learn: bool, duration_ms: float | None = None,
-                teach: torch.Tensor | None = None) -> torch.Tensor:
+                teach: torch.Tensor | None = None, readout: bool = False) -> torch.Tensor:
         """Present B images for ``duration_ms`` (default ``present_ms``); returns output spike
         counts (B, n_out). ``labels`` switch the teacher on: excitation of the target pool
         (or of the neurons in the mask ``teach`` (B, n_out)), inhibition of the others.
         With ``learn``, the plastic weights change (summed over the batch),
         a crossing of theta_b is kept with probability ``p_transition``, and the adaptive
         threshold of every taught neuron rises by ``homeostasis_mV`` (all decay with
-        ``homeostasis_tau_images``)."""
+        ``homeostasis_tau_images``). ``readout`` marks a test presentation (its leak uses
+        ``test_size_inh_mV``)."""
         cfg = self.cfg
         rates = cfg.spont_rate_hz + images * (cfg.input_rate_hz - cfg.spont_rate_hz)
         rules = [PlasticProjection(self.rule, self.ff.w, cfg.g_in_uS, pre="input", shared=True,
@@ -249,8 +259,8 @@ class CalciumClassifier:
         else:  # a probe or test: its own stream, so that probing never changes the training
             self._probes += 1
             seed = (cfg.seed << 32) + (1 << 31) + self._probes
-        res = simulate(self._network(), duration_ms or cfg.present_ms, chains=images.shape[0],
-                       dt_ms=cfg.dt_ms, seed=seed, device=self.dev,
+        res = simulate(self._network(readout), duration_ms or cfg.present_ms,
+                       chains=images.shape[0], dt_ms=cfg.dt_ms, seed=seed, device=self.dev,
                        input=PoissonInput(rates, self.w_inh_in, cfg.input_correlation),
                        drive=drive, plasticity=rules, backend=cfg.backend)
         counts = res.spike_counts.to(device=self.dev, dtype=torch.float32)
@@ -325,7 +335,7 @@ def evaluate(net: CalciumClassifier, x: torch.Tensor, y: torch.Tensor,
     correct = 0
     for i in range(0, x.shape[0], batch):
         counts = net.present(x[i:i + batch], None, learn=False,
-                             duration_ms=net.cfg.test_present_ms)
+                             duration_ms=net.cfg.test_present_ms, readout=True)
         correct += int((net.predict(counts) == y[i:i + batch]).sum())
     return correct / x.shape[0]
 

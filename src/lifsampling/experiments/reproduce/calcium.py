@@ -135,6 +135,7 @@ def _mnist_params(config: ClaimConfig) -> dict:
     return {"data": "builtin" if q else "mnist", "classes": 3 if q else 10,
             "n_train": 320 if q else 60_000, "n_test": "all test images of the classes",
             "architecture": "feedforward", "network": base,
+            "curve_every": 0 if q else 10_000, "curve_test_images": 500,
             "seeds": config.seed_list(full=10, quick=2),
             "seed_meaning": "network seed (initial weights, Poisson input, teacher); the "
                             "training order of epoch e uses seed + 1 + 7919 e, as run_mnist"}
@@ -162,6 +163,7 @@ def _run_mnist(config: ClaimConfig) -> dict:
     import torch
 
     from ..calcium_mnist import CalciumClassifier, MnistConfig, evaluate, plot_weights
+    from ..calcium_mnist_study import images_to_reach
     from ..calcium_mnist_training import train_epoch
 
     torch.set_num_threads(1)
@@ -174,15 +176,19 @@ def _run_mnist(config: ClaimConfig) -> dict:
         cfg = MnistConfig(n_classes=p["classes"], n_train=len(ytr), n_test=len(yte),
                           seed=seed, device=str(dev), **p["network"])
         net = CalciumClassifier(cfg, dev)
-        t0 = time.perf_counter()
+        curve_set = (xte[:p["curve_test_images"]], yte[:p["curve_test_images"]])
+        t0, history = time.perf_counter(), []
         for epoch in range(cfg.epochs):
-            train_epoch(net, xtr, ytr, epoch)
+            history += train_epoch(net, xtr, ytr, epoch, eval_every=p["curve_every"],
+                                   eval_set=curve_set, images_before=epoch * len(ytr))["history"]
         t_train = time.perf_counter() - t0
         acc = evaluate(net, xte, yte)
         n = len(yte)
         per_seed.append({"seed": seed, "value": 100 * acc, "accuracy": acc, "n_test": n,
                          "binomial_se": float(np.sqrt(acc * (1 - acc) / n)),
                          "train_s": round(t_train, 2),
+                         "learning_curve": history,
+                         "images_to_90": images_to_reach(history, 0.9),
                          "fraction_weights_up": float(
                              (net.ff.w[0] > net.rule.p.theta_bistable).float().mean())})
         if config.run_dir is not None and seed == p["seeds"][0]:
@@ -195,6 +201,8 @@ def _run_mnist(config: ClaimConfig) -> dict:
         "statistic": "test accuracy (%) of the spike-count read-out after supervised BiCaLL "
                      "learning, mean over seeds",
         "classes": p["classes"], "n_train": p["n_train"], "n_test": n,
+        "learning_curve": "[(training images seen, accuracy on the first "
+                          f"{p['curve_test_images']} test images)]; train_s includes it",
         "chance": 100.0 / p["classes"],
         "binomial_se": 100 * float(np.sqrt(acc * (1 - acc) / n)),
         "data": prov.get("source", p["data"])}}
