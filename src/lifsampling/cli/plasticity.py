@@ -220,7 +220,7 @@ def calcium_mnist_study(
     if out is not None:
         write_json(out, res)
     if plot is not None and study == "correlation":
-        st.plot_learning_curves(res["runs"], plot, level)
+        st.plot_learning_curves(res["runs"], plot, level, eval_n)
     record(res)
     if json_out:
         print_json(res)

@@ -177,9 +177,11 @@ def template_ceiling(data, prototypes: tuple[int, ...] = (1, 10, 30),
     return out
 
 
-def plot_learning_curves(runs: list[dict], path, level: float = 0.9) -> None:
-    """Test accuracy against training images seen, one line per (correlation, seed) run of
-    :func:`run_correlation`, coloured by correlation; the dashed line is ``level``."""
+def plot_learning_curves(runs: list[dict], path, level: float = 0.9,
+                         test_images: int = 1000) -> None:
+    """Test accuracy (on the first ``test_images`` test images) against training images
+    seen, one line per (correlation, seed) run of :func:`run_correlation`, coloured by
+    correlation; the dashed line is ``level``."""
     from ..plots import new_figure, save_figure
 
     fig, ax = new_figure(figsize=(6, 3.6))
@@ -192,7 +194,7 @@ def plot_learning_curves(runs: list[dict], path, level: float = 0.9) -> None:
                     label=f"c = {c:g}" if i == 0 else None)
     ax.axhline(level, ls="--", color="0.5", lw=0.8)
     ax.set_xlabel("training images seen")
-    ax.set_ylabel("test accuracy (first 1,000 images)")
+    ax.set_ylabel(f"test accuracy (first {test_images:,} images)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     save_figure(fig, path)
