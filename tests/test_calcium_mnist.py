@@ -278,3 +278,18 @@ def test_only_test_presentations_use_the_test_size_term(monkeypatch):
     net.present(x, None, learn=False, duration_ms=5.0)  # a probe
     evaluate(net, x, y)
     assert seen == [False, False, True]
+
+
+def test_the_size_ablation_switches_the_term_off_at_test_too():
+    """'no template-size inhibition' leaves every leak at E_L in training and at test."""
+    from lifsampling.experiments.calcium_mnist_study import ABLATIONS
+
+    net = _net(**{**ABLATIONS["no template-size inhibition"], "homeostasis_mV": 0.0})
+    w = torch.full_like(net.ff.w, 0.15)
+    w[0, :10, 0] = 0.85
+    net.ff = net.ff._replace(w=w)
+    assert float(net.leak_mV().std()) == 0.0
+    assert float(net.leak_mV(readout=True).std()) == 0.0
+    kept = _net(size_inh_mV=0.0, test_size_inh_mV=0.2)  # training's term off, the read-out's on
+    kept.ff = net.ff
+    assert float(kept.leak_mV().std()) == 0.0 < float(kept.leak_mV(readout=True).std())

@@ -32,7 +32,7 @@ ABLATIONS: dict[str, dict] = {
     "no bistability": {"bistable": False},
     "no coding-level inhibition": {"g_inh_per_input_uS": 0.0},
     "no lateral inhibition": {"lateral_inh_uS": 0.0},
-    "no template-size inhibition": {"size_inh_mV": 0.0},
+    "no template-size inhibition": {"size_inh_mV": 0.0, "test_size_inh_mV": 0.0},
     "no adaptive threshold": {"homeostasis_mV": 0.0},
     "no spontaneous input": {"spont_rate_hz": 0.0},
     "whole-pool teacher": {"teacher": "pool"},
