@@ -165,7 +165,8 @@ def calcium_mnist_study(
                                   "$LIFSAMPLING_DATA)"),
     n_train: int = typer.Option(30000, help="training images (first n of the training set)"),
     n_test: int = typer.Option(10000, help="ablations: test images"),
-    epochs: int = typer.Option(1, help="passes over the training images"),
+    epochs: int = typer.Option(1, help="passes over the training images (1: the studies' "
+                               "pilot length; train-calcium-mnist and MnistConfig train 2)"),
     rows: str = typer.Option(None, help="ablations: comma-separated row names (default: all)"),
     correlations: str = typer.Option("0,0.1,0.2,0.4", help="correlation: input correlations c"),
     seeds: str = typer.Option("0,1,2", help="correlation: seeds; ablations: the first is used"),
