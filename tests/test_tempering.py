@@ -251,3 +251,24 @@ def test_statistics_of_ragged_chains_sum_per_chain_switches():
         for key, value in want.items():
             # counts are exact; rates/means: float32 pixels round at ~1e-7 relative
             assert st[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_ast_at_equal_time_keeps_every_chains_beta1_samples():
+    """Given three times its own wall time, AST runs three times its steps (the budget follows
+    its measured cost per step) and keeps each chain's beta = 1 samples, ragged: the same seed
+    replays the equal-budget run as a prefix, so no chain has fewer samples than there, and the
+    total is about three times as large (never cut to the slowest chain's count)."""
+    from lifsampling.boltzmann.model import random_rbm
+    from lifsampling.experiments.tempering_mnist import run_classical, run_classical_equal_time
+
+    rbm = random_rbm(20, 8, seed=3, scale=0.5)
+    run = run_classical(rbm, "ast", 600, chains=6, seed=1)
+    eq = run_classical_equal_time(rbm, "ast", run, ref_wall_s=3 * run["wall_s"], seed=1)
+    assert eq["sweeps"] == pytest.approx(1800, abs=2)
+    short, long_ = [len(c) for c in run["visible"]], [len(c) for c in eq["visible"]]
+    assert all(b >= a for a, b in zip(short, long_, strict=True))
+    # each chain emits at beta = 1 a fraction ~1/20 of its steps (the 20-level ladder); the
+    # total over 6 chains x 1,800 steps is ~540 against ~180: a ratio of 3 within Poisson-like
+    # scatter of the occupancy (tolerance 1.8-4.2)
+    assert 1.8 < sum(long_) / max(sum(short), 1) < 4.2
+    assert np.array_equal(eq["visible"][0][: short[0]], run["visible"][0])
