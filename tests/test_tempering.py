@@ -272,3 +272,38 @@ def test_ast_at_equal_time_keeps_every_chains_beta1_samples():
     # scatter of the occupancy (tolerance 1.8-4.2)
     assert 1.8 < sum(long_) / max(sum(short), 1) < 4.2
     assert np.array_equal(eq["visible"][0][: short[0]], run["visible"][0])
+
+
+def test_ragged_chains_keep_all_samples_in_the_harness_suite():
+    """AST's chains have different lengths. The harness's mode switches must be counted within
+    each chain over all of its samples, not on the chains thinned to the shortest: chain b
+    (classes 2, 3, 2 in runs of 10 confident images) has 2 switches, which its 6-sample
+    thinning (2, 2, 3, 3, 2, 2: no run of 3) would hide; chain a (0, 0, 0, 1, 1, 1) has 1."""
+    from lifsampling.comparison import evaluation_data as harness_data
+    from lifsampling.datasets import binarize, load_mnist
+    from lifsampling.experiments.tempering_mnist import statistics
+    from lifsampling.quality import feature_classifier
+
+    clf = feature_classifier()
+    ds = load_mnist("builtin")
+    x = binarize(ds.x_test).astype(np.uint8)
+    p = clf.predict_proba(x)
+    pick = {c: np.flatnonzero((ds.y_test == c) & (p.max(1) >= 0.99) & (p.argmax(1) == c))
+            for c in range(4)}
+    a = x[np.r_[pick[0][:3], pick[1][:3]]]
+    b = x[np.r_[pick[2][:10], pick[3][:10], pick[2][10:20]]]
+    rbm = random_rbm_for(784)
+    ref = harness_data("builtin", n_test=200)
+    st = statistics([a, b], rbm, clf, ref.x_test, ref.proportions, None, 36, ref=ref)
+    assert st["samples"] == 36
+    assert st["mode_switches"] == 3
+    assert st["mode_switches_per_1000"] == pytest.approx(1000 * 3 / (5 + 29))
+    assert st["mean_pixel"] == pytest.approx(float(np.concatenate([a, b]).mean()), rel=1e-6)
+
+
+def random_rbm_for(n_pixels: int):
+    """An RBM with ``n_pixels`` visible units and no labels (statistics reads its sizes and,
+    for split-R̂ of the free energy, its parameters)."""
+    from lifsampling.boltzmann.model import random_rbm
+
+    return random_rbm(n_pixels, 4, seed=0, scale=0.01)

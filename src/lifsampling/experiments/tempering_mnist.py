@@ -38,6 +38,8 @@ from .. import metrics
 from ..boltzmann import RBM
 from ..calibration import Calibration
 from ..comparison import (
+    CONFIDENCE,
+    MIN_RUN,
     EvaluationData,
     SamplerOptions,
     make_sampler,
@@ -48,7 +50,7 @@ from ..comparison import evaluation_data as harness_data
 from ..datasets import binarize, load_mnist
 from ..params import NoiseParams, SinusoidalRate, SynapseParams
 from ..plots import new_figure, save_figure
-from ..quality import feature_classifier
+from ..quality import feature_classifier, generative_quality
 from ..spiking_rbm import build_network, generate
 from ..temperature import TemperatureMap, balanced_noise, leak_schedule
 
@@ -262,8 +264,10 @@ def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
 
     With ``ref`` the comparison harness's suite (:func:`lifsampling.comparison.
     sample_statistics`: FD, precision, recall, validated ISL, mode switches between confident
-    runs, split-R̂) is added on the same samples (ragged chains thinned to the shortest);
-    ``isl`` is then the validated ISL and ``isl_beta_0.95`` the fixed-bandwidth one."""
+    runs, split-R̂) is added; ``isl`` is then the validated ISL and ``isl_beta_0.95`` the
+    fixed-bandwidth one. Ragged chains keep all their samples: the quality figures are taken
+    on the pooled samples and the mode switches within each chain over all its pairs; only
+    split-R̂, which needs equal lengths, uses the chains thinned to the shortest."""
     lengths = np.array([len(c) for c in visible])
     pix = np.concatenate(list(visible))[:, : rbm.n_pixels].astype(np.float32)
     probs = classifier.predict_proba(pix)
@@ -308,9 +312,25 @@ def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
                                                        ).astype(int)] for c in visible])
             st = sample_statistics(stacked[..., : rbm.n_pixels], ref, rbm=rbm,
                                    visible=stacked, seed=seed)
+            if not (lengths == m).all():
+                st.update(_pooled_suite(pix, chains, ref, seed))
             out["isl_beta_0.95"] = out.pop("isl")
             out.update({k: st[k] for k in SUITE_KEYS if k in st})
     return out
+
+
+def _pooled_suite(pix: np.ndarray, chain_probs: list[np.ndarray], ref: EvaluationData,
+                  seed: int) -> dict:
+    """The harness's quality figures on all ``pix`` (pooled ragged chains) and its mode
+    switches counted within each chain (``chain_probs``), per 1,000 consecutive pairs."""
+    q = generative_quality(pix, ref.x_test, floor_reference=ref.x_train, seed=seed)
+    isl = metrics.isl_validated(pix, ref.x_test, ref.x_val)
+    sw = sum(metrics.mode_switches(p, CONFIDENCE, MIN_RUN, per=None) for p in chain_probs)
+    pairs = sum(len(p) - 1 for p in chain_probs)
+    return {"fd": q["fd"], "fd_floor": q["fd_floor"], "precision": q["precision"],
+            "recall": q["recall"], "isl": isl["isl"], "isl_beta": isl["beta"],
+            "mode_switches": sw, "mode_switches_per_1000": 1000.0 * sw / max(pairs, 1),
+            "mean_pixel": float(pix.mean())}
 
 
 def evaluation_data(n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
