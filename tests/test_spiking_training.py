@@ -73,7 +73,8 @@ def test_stp_in_the_loop_fits_the_depressing_network(cal, data):
     kw = dict(epochs=40, batch_size=20, chains=8, samples_per_update=2, learning_rate=0.3,
               seed=0, stp_U=0.9, stp_tau_rec_ms=500.0)
     # the synapses training uses: renormalised once on the starting RBM, with its seed
-    syn, _ = renormalise_stp(rbm, cal, 0.9, 500.0, seed=0, device="cpu")
+    syn, _ = renormalise_stp(rbm, cal, kw["stp_U"], kw["stp_tau_rec_ms"], seed=kw["seed"],
+                             device="cpu")
     before = _kl_data_to_spiking(rbm, cal, data, seed=0, synapse=syn)
     with_stp, state = train_spiking(rbm, cal, data, SpikingTrainingConfig(stp=True, **kw),
                                     device="cpu")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from lifsampling.boltzmann.model import random_rbm
 from lifsampling.calibration import load_calibration
 from lifsampling.engine import PoissonBackground
 from lifsampling.experiments.small_bm import uniform_bm
@@ -258,7 +259,6 @@ def test_ast_at_equal_time_keeps_every_chains_beta1_samples():
     its measured cost per step) and keeps each chain's beta = 1 samples, ragged: the same seed
     replays the equal-budget run as a prefix, so no chain has fewer samples than there, and the
     total is about three times as large (never cut to the slowest chain's count)."""
-    from lifsampling.boltzmann.model import random_rbm
     from lifsampling.experiments.tempering_mnist import run_classical, run_classical_equal_time
 
     rbm = random_rbm(20, 8, seed=3, scale=0.5)
@@ -292,7 +292,7 @@ def test_ragged_chains_keep_all_samples_in_the_harness_suite():
             for c in range(4)}
     a = x[np.r_[pick[0][:3], pick[1][:3]]]
     b = x[np.r_[pick[2][:10], pick[3][:10], pick[2][10:20]]]
-    rbm = random_rbm_for(784)
+    rbm = random_rbm(784, 4, seed=0, scale=0.01)  # sizes, and parameters for split-R̂
     ref = harness_data("builtin", n_test=200)
     st = statistics([a, b], rbm, clf, ref.x_test, ref.proportions, None, 36, ref=ref)
     assert st["samples"] == 36
@@ -300,10 +300,3 @@ def test_ragged_chains_keep_all_samples_in_the_harness_suite():
     assert st["mode_switches_per_1000"] == pytest.approx(1000 * 3 / (5 + 29))
     assert st["mean_pixel"] == pytest.approx(float(np.concatenate([a, b]).mean()), rel=1e-6)
 
-
-def random_rbm_for(n_pixels: int):
-    """An RBM with ``n_pixels`` visible units and no labels (statistics reads its sizes and,
-    for split-R̂ of the free energy, its parameters)."""
-    from lifsampling.boltzmann.model import random_rbm
-
-    return random_rbm(n_pixels, 4, seed=0, scale=0.01)

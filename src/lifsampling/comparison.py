@@ -278,6 +278,13 @@ def _run_equal_samples(sampler, rbm, n_total: int, chains: int, seed: int, init)
     return {"states": s, "wall_s": time.perf_counter() - t0, "info": info}
 
 
+def equal_time_budget(wall_s: float, sweeps: float, ref_wall_s: float) -> int:
+    """Sweeps (all chains in parallel) that fit in ``ref_wall_s`` seconds for a sampler that
+    took ``wall_s`` seconds for ``sweeps`` of them; at least 1."""
+    per_sweep = wall_s / max(float(sweeps), 1.0)                    # s per sweep
+    return max(1, int(ref_wall_s / per_sweep))
+
+
 def run_equal_time(name: str, info: dict, rbm, wall_s: float, ref_wall_s: float,
                    n_total: int, chains: int, seed: int, init, opts: SamplerOptions) -> dict:
     """Classical sampler ``name`` (gibbs, ast, pt) given ``ref_wall_s`` seconds: its cost per
@@ -286,8 +293,7 @@ def run_equal_time(name: str, info: dict, rbm, wall_s: float, ref_wall_s: float,
     over the budget; AST runs exactly the sweeps that fit and keeps what it emitted at β = 1.
     Returns {"states" (chains, S, n) or None, "wall_s", "sweeps", "info"}."""
     sweeps_done = info.get("steps") or n_total * float(info.get("sweeps_per_sample") or 1.0)
-    per_sweep = wall_s / max(float(sweeps_done), 1.0)               # s per sweep (all chains)
-    budget = max(1, int(ref_wall_s / per_sweep))                    # sweeps that fit
+    budget = equal_time_budget(wall_s, sweeps_done, ref_wall_s)
     t0 = time.perf_counter()
     if name == "gibbs":
         thin = max(1, budget // n_total)

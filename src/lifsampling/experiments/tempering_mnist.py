@@ -42,6 +42,7 @@ from ..comparison import (
     MIN_RUN,
     EvaluationData,
     SamplerOptions,
+    equal_time_budget,
     make_sampler,
     run_equal_time,
     sample_statistics,
@@ -238,8 +239,7 @@ def run_classical_equal_time(rbm: RBM, name: str, run: dict, ref_wall_s: float, 
     the harness's :func:`lifsampling.comparison.run_equal_time` would thin every chain to the
     slowest one's count, a tenth of its samples on the MNIST RBM)."""
     if name == "ast":
-        per_sweep = run["wall_s"] / max(run["sweeps"], 1)           # s per step (all chains)
-        budget = max(1, int(ref_wall_s / per_sweep))                # steps that fit
+        budget = equal_time_budget(run["wall_s"], run["sweeps"], ref_wall_s)
         r = run_classical(rbm, "ast", budget, run["chains"], seed, init=init)
         r["info"] = {**r["info"], "sweeps": budget, "reference_wall_s": ref_wall_s}
         return r
