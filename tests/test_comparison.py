@@ -133,3 +133,30 @@ def test_summarise_means_and_intervals():
     assert cell["mean"] == pytest.approx(0.65) and cell["n"] == 4
     assert cell["ci95"][0] <= 0.65 <= cell["ci95"][1]
     assert summ["equal_time"]["gibbs"]["precision"]["n"] == 3
+
+
+def test_ragged_chains_are_scored_on_all_their_samples(ref):
+    """Chains of different lengths (AST's beta = 1 samples at a fixed budget) keep every
+    sample: mode switches are counted within each chain over all its pairs (1 switch in
+    19 + 59 pairs = 12.8 per 1,000; thinning both chains to the shorter one's 20 samples would
+    give 1 in 38 = 26.3), quality on the 80 pooled samples; chains of equal length score the
+    same given as a list or as one array."""
+    from lifsampling.quality import feature_classifier
+
+    probs = feature_classifier().predict_proba(ref.x_train)
+    sure = (probs.argmax(-1) == ref.y_train) & (probs.max(-1) >= 0.9)
+    digits = {k: ref.x_train[sure & (ref.y_train == k)] for k in (0, 1, 2)}
+    a = np.concatenate([digits[0][:10], digits[1][:10]])
+    b = digits[2][:60]
+    st = sample_statistics([a, b], ref, seed=0)
+    assert st["n_samples"] == 80 and st["chains"] == 2
+    assert st["samples_per_chain_range"] == [20, 60] and st["rhat_samples_per_chain"] == 20
+    assert st["mode_switches"] == 1
+    assert st["mode_switches_per_1000"] == pytest.approx(1000 / 78)
+    assert st["mean_pixel"] == pytest.approx(float(np.concatenate([a, b]).mean()))
+    c = digits[2][60:80]
+    as_list, as_array = sample_statistics([a, c], ref), sample_statistics(np.stack([a, c]), ref)
+    for k in ("fd", "precision", "recall", "isl", "mode_switches_per_1000", "rhat"):
+        assert as_list[k] == pytest.approx(as_array[k])
+    with pytest.raises(ValueError, match="one width"):
+        sample_statistics([a, b[:, :700]], ref)

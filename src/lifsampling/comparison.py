@@ -49,6 +49,9 @@ SPIKING = ("stp", "lif")
 TEMPERING_BETAS = tuple(float(b) for b in torch.linspace(1.0, 0.8, 20))
 CONFIDENCE = 0.9
 MIN_RUN = 3
+#: Fewest samples (all chains) a harness cell is scored on: k-NN precision/recall (k = 3)
+#: need k + 1.
+MIN_SCORED = 4
 
 
 def mean_ci95(values, seed: int = 0, n_resamples: int = 10_000,
@@ -136,56 +139,97 @@ def _check_binary(x: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be binary (0/1)")
 
 
+def _as_chains(samples, name: str = "samples", min_width: int = 784) -> list[np.ndarray]:
+    """``samples`` as a list of per-chain (n_c, d) float32 arrays: an array (chains, n, d) or a
+    list of per-chain (n_c, d) arrays of different lengths (ragged chains, e.g. AST's β = 1
+    samples at a fixed budget)."""
+    if isinstance(samples, (list, tuple)):
+        chains = [np.asarray(c, dtype=np.float32) for c in samples]
+        if not chains or any(c.ndim != 2 or c.shape[1] < min_width for c in chains) \
+                or len({c.shape[1] for c in chains}) > 1 or sum(map(len, chains)) < 2:
+            raise ValueError(f"{name} must be per-chain (n_c, >= {min_width}) arrays of one "
+                             "width, >= 2 samples in all")
+    else:
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1] < 2 or x.shape[2] < min_width:
+            raise ValueError(f"{name} must be (chains, n >= 2, >= {min_width}), got {x.shape}")
+        chains = list(x)
+    for c in chains:
+        _check_binary(c, name)
+    return chains
+
+
+def _common_length(chains: list[np.ndarray]) -> np.ndarray | None:
+    """The chains thinned evenly to the shortest one's length, stacked (chains, m, d); None
+    when m < 4 (too short for split-R̂). Used only for the multi-chain diagnostics."""
+    m = min(len(c) for c in chains)
+    if len(chains) < 2 or m < 4:
+        return None
+    return np.stack([c[np.round(np.linspace(0, len(c) - 1, m)).astype(int)] for c in chains])
+
+
 def sample_statistics(pixels, ref: EvaluationData, *, rbm: RBM | None = None, visible=None,
                       clf=None, seed: int = 0) -> dict:
-    """Quality and mixing of binary image samples ``pixels`` (chains, n, 784) (see module
-    docstring). With ``rbm`` and ``visible`` (chains, n, n_visible) the free energy's R̂/ESS
-    are added. The classifier is :func:`lifsampling.quality.feature_classifier` by default."""
-    x = np.asarray(pixels, dtype=np.float32)
-    if x.ndim != 3 or x.shape[1] < 2 or x.shape[2] < 784:
-        raise ValueError(f"samples must be (chains, n >= 2, >= 784), got {x.shape}")
-    _check_binary(x, "samples")
-    x = x[..., :784]
-    chains, n = x.shape[:2]
+    """Quality and mixing of binary image samples (see module docstring).
+
+    ``pixels``: (chains, n, ≥ 784), or a list of per-chain (n_c, ≥ 784) arrays of different
+    lengths (ragged chains). Quality (FD, precision, recall, ISL, class histogram, mean pixel,
+    confident fraction) is computed on all samples pooled; mode switches within each chain,
+    per 1,000 consecutive pairs of all chains. Ragged chains are thinned evenly to the
+    shortest one's count (``rhat_samples_per_chain``) for split-R̂ and ESS only. With ``rbm``
+    and ``visible`` (same layout, n_visible wide) the free energy's R̂/ESS/τ_int are added. The
+    classifier is :func:`lifsampling.quality.feature_classifier` by default."""
+    chains = [c[:, :784] for c in _as_chains(pixels) if len(c)]
+    lengths = np.array([len(c) for c in chains])
     clf = clf or quality.feature_classifier()
-    flat = x.reshape(chains * n, 784)
-    probs = clf.predict_proba(flat).reshape(chains, n, -1)
-    cls = probs.argmax(-1)
+    flat = np.concatenate(chains)
+    probs_flat = clf.predict_proba(flat)
+    chain_probs = np.split(probs_flat, np.cumsum(lengths)[:-1])
     q = quality.generative_quality(flat, ref.x_test, floor_reference=ref.x_train, seed=seed,
                                    clf=clf)
     isl = metrics.isl_validated(flat, ref.x_test, ref.x_val)
-    hist = metrics.class_histogram_distance(cls, ref.proportions)
-    mean_pix = x.mean(-1)                                           # (chains, n)
-    diag = (metrics.multichain_diagnostics(mean_pix, cls) if chains > 1 and n >= 4
-            else {})
+    hist = metrics.class_histogram_distance(probs_flat.argmax(-1), ref.proportions)
+    switches = sum(metrics.mode_switches(p, CONFIDENCE, MIN_RUN, per=None) for p in chain_probs)
+    pairs = int((lengths - 1).clip(min=0).sum())
+    stack = _common_length([np.concatenate([p, c.mean(-1, keepdims=True)], axis=1)
+                            for p, c in zip(chain_probs, chains, strict=True)])
+    diag = ({} if stack is None else
+            metrics.multichain_diagnostics(stack[..., -1], stack[..., :-1].argmax(-1)))
     rh_pix, rh_cls = diag.get("rhat_free_energy", math.nan), diag.get("rhat_classes", math.nan)
     finite = [v for v in (rh_pix, rh_cls) if v == v]
     out = {
-        "n_samples": int(chains * n), "chains": int(chains),
+        "n_samples": int(lengths.sum()), "chains": len(chains),
         "fd": q["fd"], "fd_floor": q["fd_floor"], "precision": q["precision"],
         "recall": q["recall"], "n_compared": q["n"],
         "isl": isl["isl"], "isl_beta": isl["beta"],
         "isl_beta_0.95": metrics.isl(flat, ref.x_test, 0.95),
-        "mode_switches_per_1000": metrics.mode_switches(probs, CONFIDENCE, MIN_RUN),
-        "mode_switches": metrics.mode_switches(probs, CONFIDENCE, MIN_RUN, per=None),
-        "confident_fraction": metrics.confident_fraction(probs, CONFIDENCE),
-        "classes_visited_per_chain": metrics.classes_visited(cls).tolist(),
+        "mode_switches_per_1000": 1000.0 * switches / pairs if pairs else 0.0,
+        "mode_switches": switches,
+        "confident_fraction": metrics.confident_fraction(probs_flat, CONFIDENCE),
+        "classes_visited_per_chain": [int(metrics.classes_visited(p.argmax(-1))[0])
+                                      for p in chain_probs],
         "class_histogram": hist["histogram"],
         "class_histogram_tv": hist["total_variation"],
         "class_histogram_kl_add_one": hist["kl_add_one"],
-        "mean_pixel": float(x.mean()), "data_mean_pixel": ref.data_mean_pixel,
+        "mean_pixel": float(flat.mean()), "data_mean_pixel": ref.data_mean_pixel,
         # split-R-hat (Vehtari et al. 2021) over the chains: the max of the per-sample mean
         # pixel's and the class indicators' (inf when every half-chain keeps one class)
         "rhat": max(finite) if finite else math.nan,
         "rhat_mean_pixel": rh_pix, "rhat_classes": rh_cls,
         "ess_classes": diag.get("ess_classes", math.nan),
     }
-    if rbm is not None and visible is not None and chains > 1 and n >= 4:
-        v = torch.as_tensor(np.asarray(visible, dtype=np.float32)).reshape(chains * n, -1)
-        fe = rbm.free_energy(v.to(rbm.dtype)).reshape(chains, n).double().numpy()
-        out["rhat_free_energy"] = metrics.split_rhat(fe)
-        out["ess_free_energy"] = metrics.ess_bulk(fe)
-        out["tau_int_free_energy"] = metrics.integrated_autocorr_time(fe)
+    if not (lengths == lengths[0]).all():
+        out["samples_per_chain_range"] = [int(lengths.min()), int(lengths.max())]
+        out["rhat_samples_per_chain"] = 0 if stack is None else int(stack.shape[1])
+    if rbm is not None and visible is not None:
+        vis = _common_length([c for c in _as_chains(visible, "visible", rbm.n_visible)
+                              if len(c)])
+        if vis is not None:
+            v = torch.as_tensor(vis).reshape(-1, vis.shape[-1])
+            fe = rbm.free_energy(v.to(rbm.dtype)).reshape(vis.shape[:2]).double().numpy()
+            out["rhat_free_energy"] = metrics.split_rhat(fe)
+            out["ess_free_energy"] = metrics.ess_bulk(fe)
+            out["tau_int_free_energy"] = metrics.integrated_autocorr_time(fe)
     return out
 
 
@@ -252,26 +296,46 @@ def _thin(states: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _ragged_to_common(per_chain: list[torch.Tensor], n: int) -> torch.Tensor | None:
-    """Each chain's first ``n`` samples, then all chains thinned evenly to the shortest."""
+    """Each chain's first ``n`` samples, then all chains thinned evenly to the shortest (for
+    saved sample files and figures; the statistics keep ragged chains whole)."""
     m = min(min(len(c) for c in per_chain), n)
     if m < 2:
         return None
     return torch.stack([_thin(c[:n][None], m)[0] for c in per_chain])
 
 
+def _burn(states, burn: int, n_total: int, fraction: float):
+    """Drop the burn-in: ``burn`` samples of a chain that emitted ``n_total``, else the first
+    ``fraction`` of what it emitted. ``states``: (chains, S, n) or a list of per-chain (S_c,
+    n) tensors (ragged chains, each burnt on its own length)."""
+    def one(c):
+        S = c.shape[-2]
+        return c[..., (burn if S == n_total else int(round(fraction * S))):, :]
+    if isinstance(states, list):
+        return [one(c) for c in states]
+    return one(states)
+
+
+def _ragged(per_chain: list[torch.Tensor], n: int) -> list[torch.Tensor] | None:
+    """Each chain's samples thinned evenly to at most ``n``; None when they hold fewer than 2
+    samples in all."""
+    kept = [_thin(c[None], n)[0] for c in per_chain]
+    return kept if sum(len(c) for c in kept) >= 2 else None
+
+
 def _run_equal_samples(sampler, rbm, n_total: int, chains: int, seed: int, init) -> dict:
     """n_total samples per chain. AST emits only at β = 1, at a rate that differs between
     chains (a slow chain can stall a fixed-count run for minutes), so it runs K · n_total steps
     (K = ladder length: the steps that give n_total β = 1 visits per chain at the uniform
-    occupancy its Wang–Landau weights aim at) and keeps, per chain, the first n_total of them,
-    thinned to the shortest chain's count (reported as ``kept_per_chain``)."""
+    occupancy its Wang–Landau weights aim at) and keeps, per chain, the first n_total of them:
+    ragged chains (a list), their counts reported as ``kept_per_chain``."""
     t0 = time.perf_counter()
     if isinstance(sampler, ASTSampler):
         per_chain = sampler.sample_budget(rbm, len(sampler.betas) * n_total, chains=chains,
                                           seed=seed, init=init)
-        s = _ragged_to_common(per_chain, n_total)
+        s = _ragged([c[:n_total] for c in per_chain], n_total)
         info = {k: v for k, v in sampler.info.items() if k != "log_weights"}
-        info["kept_per_chain"] = 0 if s is None else int(s.shape[1])
+        info["kept_per_chain"] = [len(c) for c in s] if s is not None else 0
     else:
         s = sampler.sample(rbm, n_total, chains=chains, seed=seed, init=init)
         info = {k: v for k, v in sampler.info.items() if k != "log_weights"}
@@ -290,8 +354,9 @@ def run_equal_time(name: str, info: dict, rbm, wall_s: float, ref_wall_s: float,
     """Classical sampler ``name`` (gibbs, ast, pt) given ``ref_wall_s`` seconds: its cost per
     sweep comes from its own equal-samples run (``wall_s`` for that run's sweeps; ``info`` is
     that run's ``sampler.info``). Gibbs and PT are thinned to ``n_total`` samples per chain
-    over the budget; AST runs exactly the sweeps that fit and keeps what it emitted at β = 1.
-    Returns {"states" (chains, S, n) or None, "wall_s", "sweeps", "info"}."""
+    over the budget; AST runs exactly the sweeps that fit and keeps what each chain emitted at
+    β = 1, thinned to at most ``n_total`` per chain. Returns {"states": (chains, S, n), for AST
+    a list of per-chain (S_c, n) (ragged), or None; "wall_s", "sweeps", "info"}."""
     sweeps_done = info.get("steps") or n_total * float(info.get("sweeps_per_sample") or 1.0)
     budget = equal_time_budget(wall_s, sweeps_done, ref_wall_s)
     t0 = time.perf_counter()
@@ -309,10 +374,9 @@ def run_equal_time(name: str, info: dict, rbm, wall_s: float, ref_wall_s: float,
     else:  # ast: exactly the sweeps that fit, keep what each chain emitted at beta = 1
         a = ASTSampler(betas=torch.tensor(opts.betas))
         per_chain = a.sample_budget(rbm, budget, chains=chains, seed=seed, init=init)
-        s = _ragged_to_common(per_chain, 10 ** 9)
-        s = None if s is None else _thin(s, n_total)
+        s = _ragged(per_chain, n_total)
         info = {"emitted_per_chain": a.info.get("emitted_per_chain"),
-                "kept_per_chain": 0 if s is None else int(s.shape[1])}
+                "kept_per_chain": [len(c) for c in s] if s is not None else 0}
     return {"states": s, "wall_s": time.perf_counter() - t0, "sweeps": budget, "info": info}
 
 
@@ -351,6 +415,21 @@ class ComparisonConfig:
         return next((s for s in self.samplers if s in SPIKING), None)
 
 
+def _score(states, rbm: RBM, ref: EvaluationData, burn: int, n_total: int, fraction: float,
+           seed: int):
+    """Burn-in dropped (:func:`_burn`), then :func:`sample_statistics` of the pixels with the
+    free energy of the visible units; ``states`` as a sampler emitted them (a tensor, or a
+    list of per-chain tensors). Returns (the kept states, the statistics)."""
+    s = _burn(states, burn, n_total, fraction)
+    chains = s if isinstance(s, list) else list(s)
+    if sum(len(c) for c in chains) < MIN_SCORED:
+        return s, {"skipped": f"fewer than {MIN_SCORED} samples after the burn-in",
+                   "n_samples": int(sum(len(c) for c in chains))}
+    st = sample_statistics([c[:, :784].numpy() for c in chains], ref, rbm=rbm,
+                           visible=[c[:, :rbm.n_visible].numpy() for c in chains], seed=seed)
+    return s, st
+
+
 def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
              cfg: ComparisonConfig, seed: int, *, keep_states: bool = False,
              log=None) -> dict:
@@ -372,18 +451,16 @@ def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
         runs[name] = (sampler, r)
         out["wall_s"][name] = r["wall_s"]
         if r["states"] is None:
-            out["equal_samples"][name] = {"skipped": "a chain emitted fewer than 2 samples"}
+            out["equal_samples"][name] = {"skipped": "fewer than 2 samples emitted in all"}
             continue
-        b = burn if r["states"].shape[1] == n_total else int(
-            round(cfg.burn_in_fraction * r["states"].shape[1]))
-        s = r["states"][:, b:]
-        st = sample_statistics(s[..., :784].numpy(), ref, rbm=rbm,
-                               visible=s[..., :rbm.n_visible].numpy(), seed=seed)
+        s, st = _score(r["states"], rbm, ref, burn, n_total, cfg.burn_in_fraction, seed)
         st["wall_s"] = r["wall_s"]
         st["sweeps_per_sample"] = r["info"].get("sweeps_per_sample")
         out["equal_samples"][name] = st
-        if keep_states:
-            states[name] = s[..., :rbm.n_visible].to(torch.uint8).numpy()
+        if keep_states:  # ragged chains thinned to the shortest, for the figures and file
+            s = _ragged_to_common(s, 10 ** 9) if isinstance(s, list) else s
+            if s is not None:
+                states[name] = s[..., :rbm.n_visible].to(torch.uint8).numpy()
         if log:
             log(seed, name, "equal samples", st)
     ref_name = cfg.reference_sampler
@@ -401,11 +478,7 @@ def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
                 out["equal_time"][name] = {"skipped": "fewer than 2 samples at beta = 1 in "
                                            "the time budget", "sweeps": e["sweeps"]}
                 continue
-            S = e["states"].shape[1]
-            b = burn if S == n_total else int(round(cfg.burn_in_fraction * S))
-            s = e["states"][:, b:]
-            st = sample_statistics(s[..., :784].numpy(), ref, rbm=rbm,
-                                   visible=s[..., :rbm.n_visible].numpy(), seed=seed)
+            _, st = _score(e["states"], rbm, ref, burn, n_total, cfg.burn_in_fraction, seed)
             st.update({"wall_s": e["wall_s"], "sweeps": e["sweeps"], "info": e["info"]})
             out["equal_time"][name] = st
             if log:

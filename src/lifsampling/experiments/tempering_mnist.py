@@ -38,8 +38,6 @@ from .. import metrics
 from ..boltzmann import RBM
 from ..calibration import Calibration
 from ..comparison import (
-    CONFIDENCE,
-    MIN_RUN,
     EvaluationData,
     SamplerOptions,
     equal_time_budget,
@@ -51,7 +49,7 @@ from ..comparison import evaluation_data as harness_data
 from ..datasets import binarize, load_mnist
 from ..params import NoiseParams, SinusoidalRate, SynapseParams
 from ..plots import new_figure, save_figure
-from ..quality import feature_classifier, generative_quality
+from ..quality import feature_classifier
 from ..spiking_rbm import build_network, generate
 from ..temperature import TemperatureMap, balanced_noise, leak_schedule
 
@@ -236,8 +234,8 @@ def run_classical_equal_time(rbm: RBM, name: str, run: dict, ref_wall_s: float, 
     sweeps: ``run`` is the same sampler's :func:`run_classical` result (its cost per sweep);
     Gibbs is thinned to the same samples per chain over the budget, AST runs the sweeps that
     fit and keeps every beta = 1 sample of every chain (ragged, as in its equal-samples row;
-    the harness's :func:`lifsampling.comparison.run_equal_time` would thin every chain to the
-    slowest one's count, a tenth of its samples on the MNIST RBM)."""
+    the harness's :func:`lifsampling.comparison.run_equal_time` would thin each chain to at
+    most the equal-samples count)."""
     if name == "ast":
         budget = equal_time_budget(run["wall_s"], run["sweeps"], ref_wall_s)
         r = run_classical(rbm, "ast", budget, run["chains"], seed, init=init)
@@ -306,31 +304,11 @@ def statistics(visible: np.ndarray | list[np.ndarray], rbm: RBM, classifier,
         "mean_intensity": float(pix.mean()),
     }
     if ref is not None:
-        m = int(lengths.min())
-        if m >= 2:
-            stacked = np.stack([np.asarray(c)[np.round(np.linspace(0, len(c) - 1, m)
-                                                       ).astype(int)] for c in visible])
-            st = sample_statistics(stacked[..., : rbm.n_pixels], ref, rbm=rbm,
-                                   visible=stacked, seed=seed)
-            if not (lengths == m).all():
-                st.update(_pooled_suite(pix, chains, ref, seed))
-            out["isl_beta_0.95"] = out.pop("isl")
-            out.update({k: st[k] for k in SUITE_KEYS if k in st})
+        st = sample_statistics([np.asarray(c)[:, : rbm.n_pixels] for c in visible], ref,
+                               rbm=rbm, visible=list(visible), seed=seed)
+        out["isl_beta_0.95"] = out.pop("isl")
+        out.update({k: st[k] for k in SUITE_KEYS if k in st})
     return out
-
-
-def _pooled_suite(pix: np.ndarray, chain_probs: list[np.ndarray], ref: EvaluationData,
-                  seed: int) -> dict:
-    """The harness's quality figures on all ``pix`` (pooled ragged chains) and its mode
-    switches counted within each chain (``chain_probs``), per 1,000 consecutive pairs."""
-    q = generative_quality(pix, ref.x_test, floor_reference=ref.x_train, seed=seed)
-    isl = metrics.isl_validated(pix, ref.x_test, ref.x_val)
-    sw = sum(metrics.mode_switches(p, CONFIDENCE, MIN_RUN, per=None) for p in chain_probs)
-    pairs = sum(len(p) - 1 for p in chain_probs)
-    return {"fd": q["fd"], "fd_floor": q["fd_floor"], "precision": q["precision"],
-            "recall": q["recall"], "isl": isl["isl"], "isl_beta": isl["beta"],
-            "mode_switches": sw, "mode_switches_per_1000": 1000.0 * sw / max(pairs, 1),
-            "mean_pixel": float(pix.mean())}
 
 
 def evaluation_data(n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
