@@ -77,6 +77,8 @@ CASES = [
     ("train-spiking {d}/listhdr.npz --out {d}/afile/m.npz", "not a folder"),
     ("train-spiking {d}/listhdr.npz --out {d}/adir", "directory"),
     ("train-spiking {d}/listhdr.npz --out {d}/m.npz --resume", "no checkpoint"),
+    ("train-spiking {d}/listhdr.npz --out {d}/m.npz --class-weights 1,0.1", "--class-weights"),
+    ("train-spiking {d}/listhdr.npz --out {d}/m.npz --class-weights 1,x", "--class-weights"),
     ("classify-spiking {d}/listhdr.npz --clamp glue", "--clamp"),
     # --run-dir: refused before the run; a run refused before it starts writes no directory
     ("temperature-map --no-measure --run-dir {d}/afile", "not a directory"),

@@ -126,3 +126,36 @@ def test_resume_refuses_another_configuration(cal, data, tmp_path):
         SpikingTrainingConfig(chains=0).validate()
     with pytest.raises(ValueError, match="binary"):
         train_spiking(rbm, cal, data * 0.5, cfg, device="cpu")
+
+
+def test_cli_trains_on_class_imbalanced_data(tmp_path, monkeypatch):
+    """``train-spiking --class-weights`` trains on the built-in images with digits 5-9 at a
+    tenth of the others' frequency and writes the training proportions into the output
+    header, where ``stp-imbalance --model`` reads them: 1/5.5 = 0.182 for digits 0-4 and
+    0.1/5.5 = 0.018 for 5-9, up to the rounding of the class counts (< 0.005 at the
+    built-in subset's size)."""
+    import json
+    import sys
+
+    from lifsampling.boltzmann import RBM
+    from lifsampling.boltzmann.train import load_rbm, save_rbm
+    from lifsampling.cli import main
+
+    r0 = random_rbm(794, 8, seed=0, scale=0.01)
+    save_rbm(tmp_path / "m.npz", RBM(r0.W, r0.b_v, r0.b_h, n_labels=10))
+    out = tmp_path / "m2.npz"
+    monkeypatch.setattr(sys, "argv", [
+        "lifsampling", "train-spiking", str(tmp_path / "m.npz"), "--out", str(out),
+        "--epochs", "1", "--images-per-epoch", "100", "--batch-size", "50", "--chains", "2",
+        "--validation", "0", "--data", "builtin", "--device", "cpu", "--json",
+        "--class-weights", "1,1,1,1,1,0.1,0.1,0.1,0.1,0.1"])
+    try:
+        main()
+    except SystemExit as exc:  # a normal end may or may not raise it
+        assert exc.code in (0, None)
+    _, header = load_rbm(out)
+    props = np.array(header["data"]["class_proportions"])
+    assert props[:5] == pytest.approx([1 / 5.5] * 5, abs=0.005)
+    assert props[5:] == pytest.approx([0.1 / 5.5] * 5, abs=0.005)
+    assert header["data"]["class_weights"] == [1.0] * 5 + [0.1] * 5
+    assert json.loads((tmp_path / "m2.npz.json").read_text())["epochs_done"] == 1

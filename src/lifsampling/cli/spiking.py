@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from . import _rbm
-from ._app import compute, configure, fail, output_file, print_json
+from ._app import compute, configure, fail, output_file, parse_floats, print_json
 from ._rbm import CAL_OPT, DATA_OPT, DEV_OPT, MODEL_ARG, THR_OPT
 from ._run import begin, experiment, output, record
 
@@ -112,6 +112,10 @@ def train_spiking_cmd(
     final_lr: float = typer.Option(0.1, "--final-lr-fraction",
                                    help="learning rate at the end / at the start (linear decay)"),
     images_per_epoch: int = typer.Option(0, "--images-per-epoch", help="0: all"),
+    class_weights: str = typer.Option(
+        None, "--class-weights", help="train on class-imbalanced data: 10 comma-separated "
+        "relative class frequencies, e.g. 1,1,1,1,1,0.1,0.1,0.1,0.1,0.1 (digits 5-9 at 10 %); "
+        "the proportions are written into OUT's header (for stp-imbalance --model)"),
     validation: int = typer.Option(500, "--validation", help="held-out training images "
                                    "classified by the spiking network after every epoch"),
     max_drop: float = typer.Option(1.0, "--max-accuracy-drop", help="stop when the spiking "
@@ -132,7 +136,7 @@ def train_spiking_cmd(
     import torch
 
     from ..boltzmann.train import save_rbm
-    from ..datasets import binarize, load_mnist, with_labels
+    from ..datasets import binarize, class_proportions, imbalance, load_mnist, with_labels
     from ..fidelity import load_correction
     from ..io import write_json
     from ..spiking_rbm import classify
@@ -141,6 +145,12 @@ def train_spiking_cmd(
     compute(threads, device)
     if images_per_epoch < 0 or validation < 0 or max_drop < 0:
         fail("--images-per-epoch, --validation and --max-accuracy-drop must be >= 0")
+    weights = None
+    if class_weights is not None:
+        weights = parse_floats(class_weights, "--class-weights")
+        if len(weights) != 10 or min(weights) < 0 or max(weights) <= 0:
+            fail("--class-weights needs 10 non-negative numbers, not all 0, got "
+                 f"{class_weights!r}")
     cfg = configure(SpikingTrainingConfig, {
         "sample_every_ms": "sample_every_ms", "learning_rate": "--learning-rate",
         "free_ms": "--free-ms", "final_lr_fraction": "--final-lr-fraction"},
@@ -157,8 +167,15 @@ def train_spiking_cmd(
     ds = load_mnist(data, download=False)
     n_val = min(validation, len(ds.y_train) // 2)
     x = binarize(ds.x_train)
-    train = with_labels(x[: len(x) - n_val], ds.y_train[: len(x) - n_val])
+    xt, yt = x[: len(x) - n_val], ds.y_train[: len(x) - n_val]
     xv, yv = x[len(x) - n_val:], ds.y_train[len(x) - n_val:]
+    data_header = {"source": ds.provenance.get("source")}
+    if weights is not None:  # the held-out validation images stay as they are
+        xt, yt = imbalance(xt, yt, weights, seed=seed)
+        data_header.update(class_weights=list(weights),
+                           class_proportions=class_proportions(yt).tolist(),
+                           n_train=int(len(yt)))
+    train = with_labels(xt, yt)
 
     def accuracy(r) -> float:
         if n_val == 0:
@@ -178,8 +195,7 @@ def train_spiking_cmd(
         stop = bool(n_val) and 100 * (start_acc - acc) > max_drop
         if not stop:
             save_rbm(out, r, hyperparameters={**cfg.__dict__, "trained_in_the_loop": True},
-                     data={"source": ds.provenance.get("source")},
-                     history=state.history + [{"epoch": state.epoch}],
+                     data=data_header, history=state.history + [{"epoch": state.epoch}],
                      extra={"fine_tuned_from": str(model), "base_header": header})
             kept["epoch"] = state.epoch
         return {"validation_spiking_accuracy": acc, "validation_rbm_accuracy": rbm_acc,
