@@ -162,26 +162,34 @@ def stp_sweep_cmd(
     samples: int = typer.Option(300, "--samples"),
     chains: int = typer.Option(4, "--chains"),
     pilot_ms: float = typer.Option(500.0, "--pilot-ms"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(None, "--seed", help="one seed (the same as --seeds SEED)"),
+    seeds: str = typer.Option("0", "--seeds", help="comma-separated seeds, or N for 0..N-1; "
+                              "every cell is the mean over them with a 95 % interval"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
     out: Path = typer.Option(None, "--out", callback=output_dir, help="folder for results "
                              f"(default: stp/sweep/ in {USER_LOCATION_HELP})"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Sweep U_SE x tau_rec: confident switches, ISL and mean pixel as heat maps."""
+    """Sweep U_SE x tau_rec over seeds: k-NN precision, mode switches and mean pixel as heat
+    maps (means over the seeds)."""
     from ..experiments.stp_sweep import STPSweepConfig, run_sweep
 
     compute(threads, device)
+    if seed is not None and seeds != "0":
+        fail("give --seed or --seeds, not both")
     cfg = configure(STPSweepConfig, _OPTIONS, U_values=parse_floats(U_values, "--U"),
                     tau_values=parse_floats(tau_values, "--tau-rec-ms"), n_samples=samples,
-                    chains=chains, pilot_ms=pilot_ms, seed=seed, device=device)
+                    chains=chains, pilot_ms=pilot_ms, device=device,
+                    seeds=(seed,) if seed is not None else _seeds(seeds))
     rbm, _ = _rbm.mnist_model(model)
     cal = _rbm.calibration(calibration)
     out = default_output(out, "stp", "sweep")
     begin(cfg)
-    res = run_sweep(rbm, cal, cfg, out_dir=out,
-                    log=None if json_out else lambda r: typer.echo(str(r), err=True))
+    res = run_sweep(rbm, cal, cfg, out_dir=out, log=None if json_out else lambda r: typer.echo(
+        f"U {r['U']:g}, tau_rec {r['tau_rec_ms']:g} ms: precision {r['precision']:.3f}, "
+        f"mode switches {r['mode_switches_per_1000']:.1f}/1000, mean pixel "
+        f"{r['mean_pixel']:.3f} ({r['seeds']} seeds)", err=True))
     record(res)
     if json_out:
         print_json(res)

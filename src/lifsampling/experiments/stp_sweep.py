@@ -1,8 +1,9 @@
 """Sweep of the STP parameters (U_SE, tau_rec): sample quality against mixing (docs/stp.md §4).
 
-For every (U, tau_rec) the synapses are renormalised on a pilot run
-(:func:`lifsampling.spiking_rbm.renormalise_stp`), the network dreams from the same start
-states for ``n_samples`` × 10 ms, and the mixing table of :mod:`.stp_mixing` is computed.
+For every (U, tau_rec) and every seed the synapses are renormalised on a pilot run
+(:func:`lifsampling.spiking_rbm.renormalise_stp`), the network dreams from the seed's start
+states for ``n_samples`` × 10 ms, and the mixing table of :mod:`.stp_mixing` is computed; a
+cell is the mean over seeds with its bootstrap 95 % interval (``<key>_ci95``).
 Heat maps: k-NN precision (quality) against mode switches per 1,000 samples (mixing) and
 mean pixel; the statistics are :func:`lifsampling.comparison.sample_statistics`.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..boltzmann import RBM
 from ..calibration import Calibration
-from ..comparison import EvaluationData, sample_statistics
+from ..comparison import EvaluationData, mean_ci95, sample_statistics
 from ..io import write_json
 from ..plots import new_figure, save_figure
 from ..spiking_rbm import SpikingRBMSampler, renormalise_stp
@@ -34,15 +35,15 @@ ROW_KEYS = ("precision", "recall", "fd", "mode_switches_per_1000", "confident_fr
 class STPSweepConfig:
     """The grid ``U_values`` (each in (0, 1]) × ``tau_values`` (recovery times, ms, > 0), each
     point renormalised on a ``pilot_ms`` pilot run (ms, > 0) and sampled for ``n_samples``
-    (>= 3) per chain on ``chains`` (>= 1) chains with ``seed`` on ``device``. Validated on
-    construction (ValueError naming the field)."""
+    (>= 3) per chain on ``chains`` (>= 1) chains for every one of ``seeds`` on ``device``.
+    Validated on construction (ValueError naming the field)."""
 
     U_values: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
     tau_values: tuple[float, ...] = (50.0, 280.0, 1000.0)
     n_samples: int = 300
     chains: int = 4
     pilot_ms: float = 500.0
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -58,7 +59,13 @@ class STPSweepConfig:
         set_(self, "n_samples", check.whole("n_samples", self.n_samples, at_least=3))
         set_(self, "chains", check.whole("chains", self.chains, at_least=1))
         set_(self, "pilot_ms", check.number("pilot_ms", self.pilot_ms, above=0.0))
-        set_(self, "seed", check.whole("seed", self.seed, at_least=0))
+        seeds = self.seeds
+        if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__") or not seeds:
+            raise ValueError(f"seeds must be a non-empty list of seeds, got {seeds!r}")
+        seeds = tuple(check.whole("seeds", v, at_least=0) for v in seeds)
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {list(seeds)}")
+        set_(self, "seeds", seeds)
         check.device(self.device)
 
 
@@ -69,30 +76,23 @@ def run_sweep(rbm: RBM, calibration: Calibration, config: STPSweepConfig | None 
     {"grid": [...], "U": [...], "tau_rec_ms": [...], ...}."""
     cfg = check.configured(STPSweepConfig, config, params)
     U_values, tau_values = list(cfg.U_values), list(cfg.tau_values)
-    n_samples, chains, pilot_ms = cfg.n_samples, cfg.chains, cfg.pilot_ms
-    seed, device = cfg.seed, cfg.device
     data = data or default_data(rbm)
-    init = data.starts(chains, seed)
-    burn = max(1, n_samples // 9)          # the harness's policy: 10 % of the samples dropped
-    grid = []
+    grid, per_seed = [], []
     for u in U_values:
         for tau in tau_values:
-            syn, info = renormalise_stp(rbm, calibration, u, tau, pilot_ms=pilot_ms,
-                                        iterations=1, seed=seed + 1000, device=device)
-            sampler = SpikingRBMSampler(calibration, syn, device=device,
-                                        burn_in_ms=calibration.neuron.tau_ref_ms)
-            s = sampler.sample(rbm, n_samples + burn, chains=chains, seed=seed, init=init)
-            s = s[:, burn:]
-            st = sample_statistics(s[..., :784].numpy(), data, rbm=rbm,
-                                   visible=s[..., :rbm.n_visible].numpy(), seed=seed)
-            row = {"U": u, "tau_rec_ms": tau, "weight_scale": syn.weight_scale,
-                   **{k: st[k] for k in ROW_KEYS}}
+            rows = [_cell(rbm, calibration, cfg, data, u, tau, seed) for seed in cfg.seeds]
+            per_seed += rows
+            row = {"U": u, "tau_rec_ms": tau, "seeds": len(rows),
+                   "weight_scale": float(np.mean([r["weight_scale"] for r in rows]))}
+            for k in ROW_KEYS:
+                m, ci = mean_ci95([r[k] for r in rows])
+                row[k], row[f"{k}_ci95"] = m, ci
             grid.append(row)
             if log:
                 log(row)
-    result = {"grid": grid, "U": U_values, "tau_rec_ms": tau_values, "n_samples": n_samples,
-              "chains": chains, "pilot_ms": pilot_ms, "seed": seed,
-              "data_mean_pixel": data.data_mean_pixel}
+    result = {"grid": grid, "per_seed": per_seed, "U": U_values, "tau_rec_ms": tau_values,
+              "n_samples": cfg.n_samples, "chains": cfg.chains, "pilot_ms": cfg.pilot_ms,
+              "seeds": list(cfg.seeds), "data_mean_pixel": data.data_mean_pixel}
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -101,10 +101,31 @@ def run_sweep(rbm: RBM, calibration: Calibration, config: STPSweepConfig | None 
     return result
 
 
+def _cell(rbm: RBM, calibration: Calibration, cfg: STPSweepConfig, data: EvaluationData,
+          u: float, tau: float, seed: int) -> dict:
+    """One (U, tau_rec, seed): renormalised on a pilot, dreamt from the seed's starts, burn-in
+    dropped (the harness's 10 %), scored."""
+    init = data.starts(cfg.chains, seed)
+    burn = max(1, cfg.n_samples // 9)
+    syn, _ = renormalise_stp(rbm, calibration, u, tau, pilot_ms=cfg.pilot_ms, iterations=1,
+                             seed=seed + 1000, device=cfg.device)
+    sampler = SpikingRBMSampler(calibration, syn, device=cfg.device,
+                                burn_in_ms=calibration.neuron.tau_ref_ms)
+    s = sampler.sample(rbm, cfg.n_samples + burn, chains=cfg.chains, seed=seed, init=init)
+    s = s[:, burn:]
+    st = sample_statistics(s[..., :784].numpy(), data, rbm=rbm,
+                           visible=s[..., :rbm.n_visible].numpy(), seed=seed)
+    return {"U": u, "tau_rec_ms": tau, "seed": seed, "weight_scale": syn.weight_scale,
+            **{k: st[k] for k in ROW_KEYS}}
+
+
 def plot_sweep(result: dict, path: Path) -> None:
-    """Heat maps of mixing and quality over (U, tau_rec)."""
+    """Heat maps of mixing and quality over (U, tau_rec), means over the seeds."""
     U, T = result["U"], result["tau_rec_ms"]
-    fig, axes = new_figure(1, len(HEAT_KEYS), figsize=(4.2 * len(HEAT_KEYS), 3.4))
+    fig, axes = new_figure(1, len(HEAT_KEYS), figsize=(4.2 * len(HEAT_KEYS), 3.6))
+    n_seeds = len(result.get("seeds", [0]))
+    fig.suptitle(f"{result['chains']} chains x {result['n_samples']} samples, mean over "
+                 f"{n_seeds} seed{'s' if n_seeds > 1 else ''}", fontsize=9)
     for ax, (key, title) in zip(axes, HEAT_KEYS, strict=True):
         m = np.full((len(U), len(T)), np.nan)
         for row in result["grid"]:
