@@ -19,7 +19,12 @@ model term comes from the spiking network itself, so whatever the mapping gets w
   ``sample_every_ms``; the hidden units enter through sigma(b_h + Wᵀv) of the sampled
   visible states (Rao–Blackwellised);
 * W += lr (<v hᵀ>_data - <v hᵀ>_net), the same for b_v, b_h, with the learning rate decayed
-  linearly from ``learning_rate`` to ``learning_rate * final_lr_fraction`` over the run.
+  linearly from ``learning_rate`` to ``learning_rate * final_lr_fraction`` over the run;
+* optionally (``discriminative_weight`` α > 0) plus lr · α · ∇ mean log p(y | x) of the
+  minibatch, computed exactly (the classification RBM's conditional over its labels): the
+  hybrid generative–discriminative objective of Larochelle & Bengio (2008, ICML), here with the
+  generative part from the spiking network. It keeps the labels' read-out while the generative
+  gradient reshapes W and b for the network.
 
 Every random number comes from (seed, epoch, update), and the checkpoint (written atomically
 after each epoch) holds the chains' full state, so a resumed run continues exactly as the
@@ -79,6 +84,7 @@ class SpikingTrainingConfig:
     stp: bool = False
     stp_U: float = 0.1
     stp_tau_rec_ms: float = 280.0
+    discriminative_weight: float = 0.0  # α of the exact ∇ log p(y | x) term (0: generative)
     seed: int = 0
 
     def validate(self) -> None:
@@ -96,6 +102,9 @@ class SpikingTrainingConfig:
             raise ValueError("need 0 < final_lr_fraction <= 1 and weight_decay >= 0")
         if self.stp and not (0 < self.stp_U <= 1 and self.stp_tau_rec_ms > 0):
             raise ValueError("need 0 < stp_U <= 1 and stp_tau_rec_ms > 0")
+        if not self.discriminative_weight >= 0:
+            raise ValueError("discriminative_weight must be >= 0, got "
+                             f"{self.discriminative_weight!r}")
 
     def resolved(self) -> SpikingTrainingConfig:
         """This config with ``free_ms`` set to its mode's default where it is None."""
@@ -168,6 +177,20 @@ def _update_seed(seed: int, epoch: int, update: int) -> int:
 def _learning_rate(cfg: SpikingTrainingConfig, step: int, total: int) -> float:
     frac = step / max(1, total - 1)
     return cfg.learning_rate * (1.0 - (1.0 - cfg.final_lr_fraction) * frac)
+
+
+def discriminative_gradient(rbm: RBM, v: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact gradient of mean_n log p(y_n | x_n) (:meth:`RBM.label_log_probs`, the hidden
+    layer and the labels summed out exactly) over (W, b_v, b_h) for a classification RBM;
+    ``v`` (B, n_visible) = pixels then one-hot labels (Larochelle & Bengio 2008). Zero for the
+    pixel biases, which cancel in p(y | x)."""
+    params = [t.detach().clone().requires_grad_(True) for t in (rbm.W, rbm.b_v, rbm.b_h)]
+    r = RBM(*params, n_labels=rbm.n_labels)
+    x, y = v[:, : rbm.n_pixels], v[:, rbm.n_pixels:].argmax(1)
+    log_p = r.label_log_probs(x)[torch.arange(len(y)), y].mean()
+    gW, gv, gh = torch.autograd.grad(log_p, params)
+    return gW, gv, gh
 
 
 def _stp_synapse(rbm: RBM, calibration: Calibration, cfg: SpikingTrainingConfig,
@@ -254,9 +277,14 @@ def train_spiking(rbm: RBM, calibration: Calibration, data, config: SpikingTrain
                 vn = s.visible.reshape(-1, rbm.n_visible).double()
                 hn = torch.sigmoid(cur.b_h + vn @ cur.W)
                 gW = vd.T @ hd / vd.shape[0] - vn.T @ hn / vn.shape[0]
+                gv, gh = vd.mean(0) - vn.mean(0), hd.mean(0) - hn.mean(0)
+                if cfg.discriminative_weight > 0:
+                    dW, dv, dh = discriminative_gradient(cur, vd)
+                    a = cfg.discriminative_weight
+                    gW, gv, gh = gW + a * dW, gv + a * dv, gh + a * dh
                 state.W = state.W + lr * (gW - cfg.weight_decay * state.W)
-                state.b_v = state.b_v + lr * (vd.mean(0) - vn.mean(0))
-                state.b_h = state.b_h + lr * (hd.mean(0) - hn.mean(0))
+                state.b_v = state.b_v + lr * gv
+                state.b_h = state.b_h + lr * gh
                 neg_pix += float(vn[:, : rbm.n_pixels].mean()) / per_epoch
                 if bar is not None:
                     bar[0].update(bar[1], completed=step + 1)

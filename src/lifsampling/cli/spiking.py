@@ -109,6 +109,10 @@ def train_spiking_cmd(
                                   "each negative phase (ms) [default: 10 with --continue-state, "
                                   "50 with --reimpose]"),
     learning_rate: float = typer.Option(0.001, "--learning-rate"),
+    discriminative: float = typer.Option(
+        0.0, "--discriminative-weight", help="alpha: add alpha x the exact gradient of "
+        "log p(label | pixels) to every update (hybrid training, Larochelle & Bengio 2008), "
+        "to keep the classification while the spiking gradient reshapes the weights"),
     final_lr: float = typer.Option(0.1, "--final-lr-fraction",
                                    help="learning rate at the end / at the start (linear decay)"),
     images_per_epoch: int = typer.Option(0, "--images-per-epoch", help="0: all"),
@@ -153,9 +157,11 @@ def train_spiking_cmd(
                  f"{class_weights!r}")
     cfg = configure(SpikingTrainingConfig, {
         "sample_every_ms": "sample_every_ms", "learning_rate": "--learning-rate",
-        "free_ms": "--free-ms", "final_lr_fraction": "--final-lr-fraction"},
+        "free_ms": "--free-ms", "final_lr_fraction": "--final-lr-fraction",
+        "discriminative_weight": "--discriminative-weight"},
         epochs=epochs, batch_size=batch_size, chains=chains, samples_per_update=samples,
         learning_rate=learning_rate, free_ms=free_ms, final_lr_fraction=final_lr, stp=stp,
+        discriminative_weight=discriminative,
         continue_state=continue_state,
         seed=seed, images_per_epoch=images_per_epoch or None).resolved()
     ckpt = out.with_name(out.name + ".checkpoint.npz")
