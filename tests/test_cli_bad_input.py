@@ -79,6 +79,9 @@ CASES = [
     ("train-spiking {d}/listhdr.npz --out {d}/m.npz --resume", "no checkpoint"),
     ("train-spiking {d}/listhdr.npz --out {d}/m.npz --class-weights 1,0.1", "--class-weights"),
     ("train-spiking {d}/listhdr.npz --out {d}/m.npz --class-weights 1,x", "--class-weights"),
+    ("train-spiking {d}/listhdr.npz --out {d}/m.npz --stp --stp-U 2", "--stp-U"),
+    ("train-spiking {d}/listhdr.npz --out {d}/m.npz --discriminative-weight -1",
+     "--discriminative-weight"),
     ("classify-spiking {d}/listhdr.npz --clamp glue", "--clamp"),
     # --run-dir: refused before the run; a run refused before it starts writes no directory
     ("temperature-map --no-measure --run-dir {d}/afile", "not a directory"),

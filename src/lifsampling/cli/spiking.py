@@ -98,6 +98,9 @@ def train_spiking_cmd(
     out: Path = typer.Option(..., "--out", callback=output_file,
                              help="fine-tuned model (npz); its checkpoint is OUT.checkpoint.npz"),
     stp: bool = typer.Option(False, "--stp", help="Tsodyks-Markram synapses (renormalised)"),
+    stp_U: float = typer.Option(0.1, "--stp-U", help="with --stp: utilisation U_SE in (0, 1]"),
+    stp_tau_rec_ms: float = typer.Option(280.0, "--stp-tau-rec-ms",
+                                         help="with --stp: recovery time constant (ms)"),
     chains: int = typer.Option(16, "--chains", help="persistent spiking chains"),
     batch_size: int = typer.Option(100, "--batch-size", help="training images per update"),
     samples: int = typer.Option(1, "--samples-per-update",
@@ -158,10 +161,11 @@ def train_spiking_cmd(
     cfg = configure(SpikingTrainingConfig, {
         "sample_every_ms": "sample_every_ms", "learning_rate": "--learning-rate",
         "free_ms": "--free-ms", "final_lr_fraction": "--final-lr-fraction",
-        "discriminative_weight": "--discriminative-weight"},
+        "discriminative_weight": "--discriminative-weight", "stp_U": "--stp-U",
+        "stp_tau_rec_ms": "--stp-tau-rec-ms"},
         epochs=epochs, batch_size=batch_size, chains=chains, samples_per_update=samples,
         learning_rate=learning_rate, free_ms=free_ms, final_lr_fraction=final_lr, stp=stp,
-        discriminative_weight=discriminative,
+        discriminative_weight=discriminative, stp_U=stp_U, stp_tau_rec_ms=stp_tau_rec_ms,
         continue_state=continue_state,
         seed=seed, images_per_epoch=images_per_epoch or None).resolved()
     ckpt = out.with_name(out.name + ".checkpoint.npz")
