@@ -159,13 +159,12 @@ def _as_chains(samples, name: str = "samples", min_width: int = 784) -> list[np.
     return chains
 
 
-def _common_length(chains: list[np.ndarray]) -> np.ndarray | None:
-    """The chains thinned evenly to the shortest one's length, stacked (chains, m, d); None
-    when m < 4 (too short for split-R̂). Used only for the multi-chain diagnostics."""
-    m = min(len(c) for c in chains)
-    if len(chains) < 2 or m < 4:
-        return None
-    return np.stack([c[np.round(np.linspace(0, len(c) - 1, m)).astype(int)] for c in chains])
+def _even_indices(S: int, n: int) -> np.ndarray:
+    """Indices of ``n`` samples evenly spaced over a run of ``S`` (first and last included);
+    all ``S`` when S <= n."""
+    if S <= n:
+        return np.arange(S)
+    return np.round(np.linspace(0, S - 1, n)).astype(int)
 
 
 def sample_statistics(pixels, ref: EvaluationData, *, rbm: RBM | None = None, visible=None,
@@ -191,10 +190,13 @@ def sample_statistics(pixels, ref: EvaluationData, *, rbm: RBM | None = None, vi
     hist = metrics.class_histogram_distance(probs_flat.argmax(-1), ref.proportions)
     switches = sum(metrics.mode_switches(p, CONFIDENCE, MIN_RUN, per=None) for p in chain_probs)
     pairs = int((lengths - 1).clip(min=0).sum())
-    stack = _common_length([np.concatenate([p, c.mean(-1, keepdims=True)], axis=1)
-                            for p, c in zip(chain_probs, chains, strict=True)])
-    diag = ({} if stack is None else
-            metrics.multichain_diagnostics(stack[..., -1], stack[..., :-1].argmax(-1)))
+    m = int(lengths.min())
+    # split-R-hat and ESS need equal lengths: every chain thinned evenly to the shortest
+    idx = ([_even_indices(length, m) for length in lengths] if len(chains) > 1 and m >= 4
+           else None)
+    diag = {} if idx is None else metrics.multichain_diagnostics(
+        np.stack([c.mean(-1)[i] for c, i in zip(chains, idx, strict=True)]),
+        np.stack([p.argmax(-1)[i] for p, i in zip(chain_probs, idx, strict=True)]))
     rh_pix, rh_cls = diag.get("rhat_free_energy", math.nan), diag.get("rhat_classes", math.nan)
     finite = [v for v in (rh_pix, rh_cls) if v == v]
     out = {
@@ -220,16 +222,15 @@ def sample_statistics(pixels, ref: EvaluationData, *, rbm: RBM | None = None, vi
     }
     if not (lengths == lengths[0]).all():
         out["samples_per_chain_range"] = [int(lengths.min()), int(lengths.max())]
-        out["rhat_samples_per_chain"] = 0 if stack is None else int(stack.shape[1])
-    if rbm is not None and visible is not None:
-        vis = _common_length([c for c in _as_chains(visible, "visible", rbm.n_visible)
-                              if len(c)])
-        if vis is not None:
-            v = torch.as_tensor(vis).reshape(-1, vis.shape[-1])
-            fe = rbm.free_energy(v.to(rbm.dtype)).reshape(vis.shape[:2]).double().numpy()
-            out["rhat_free_energy"] = metrics.split_rhat(fe)
-            out["ess_free_energy"] = metrics.ess_bulk(fe)
-            out["tau_int_free_energy"] = metrics.integrated_autocorr_time(fe)
+        out["rhat_samples_per_chain"] = 0 if idx is None else m
+    if rbm is not None and visible is not None and idx is not None:
+        vis_chains = [c for c in _as_chains(visible, "visible", rbm.n_visible) if len(c)]
+        vis = np.stack([c[i] for c, i in zip(vis_chains, idx, strict=True)])
+        v = torch.as_tensor(vis).reshape(-1, vis.shape[-1])
+        fe = rbm.free_energy(v.to(rbm.dtype)).reshape(vis.shape[:2]).double().numpy()
+        out["rhat_free_energy"] = metrics.split_rhat(fe)
+        out["ess_free_energy"] = metrics.ess_bulk(fe)
+        out["tau_int_free_energy"] = metrics.integrated_autocorr_time(fe)
     return out
 
 
@@ -289,19 +290,16 @@ def make_sampler(name: str, rbm: RBM, calibration: Calibration | None,
 def _thin(states: torch.Tensor, n: int) -> torch.Tensor:
     """n samples per chain, evenly spaced over the run (the last one included)."""
     S = states.shape[1]
-    if S <= n:
-        return states
-    idx = np.round(np.linspace(0, S - 1, n)).astype(int)
-    return states[:, idx]
+    return states if S <= n else states[:, _even_indices(S, n)]
 
 
-def _ragged_to_common(per_chain: list[torch.Tensor], n: int) -> torch.Tensor | None:
-    """Each chain's first ``n`` samples, then all chains thinned evenly to the shortest (for
-    saved sample files and figures; the statistics keep ragged chains whole)."""
-    m = min(min(len(c) for c in per_chain), n)
+def _ragged_to_common(per_chain: list[torch.Tensor]) -> torch.Tensor | None:
+    """All chains thinned evenly to the shortest, stacked (for saved sample files and
+    figures; the statistics keep ragged chains whole); None below 2 samples per chain."""
+    m = min(len(c) for c in per_chain)
     if m < 2:
         return None
-    return torch.stack([_thin(c[:n][None], m)[0] for c in per_chain])
+    return torch.stack([_thin(c[None], m)[0] for c in per_chain])
 
 
 def _burn(states, burn: int, n_total: int, fraction: float):
@@ -458,7 +456,7 @@ def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
         st["sweeps_per_sample"] = r["info"].get("sweeps_per_sample")
         out["equal_samples"][name] = st
         if keep_states:  # ragged chains thinned to the shortest, for the figures and file
-            s = _ragged_to_common(s, 10 ** 9) if isinstance(s, list) else s
+            s = _ragged_to_common(s) if isinstance(s, list) else s
             if s is not None:
                 states[name] = s[..., :rbm.n_visible].to(torch.uint8).numpy()
         if log:

@@ -59,13 +59,7 @@ class STPSweepConfig:
         set_(self, "n_samples", check.whole("n_samples", self.n_samples, at_least=3))
         set_(self, "chains", check.whole("chains", self.chains, at_least=1))
         set_(self, "pilot_ms", check.number("pilot_ms", self.pilot_ms, above=0.0))
-        seeds = self.seeds
-        if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__") or not seeds:
-            raise ValueError(f"seeds must be a non-empty list of seeds, got {seeds!r}")
-        seeds = tuple(check.whole("seeds", v, at_least=0) for v in seeds)
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct, got {list(seeds)}")
-        set_(self, "seeds", seeds)
+        set_(self, "seeds", check.seeds("seeds", self.seeds))
         check.device(self.device)
 
 
