@@ -11,6 +11,14 @@ fires at its refractory limit and holds z = 1 almost all the time; a clamped-off
 lowered by as much and it stays silent. Its input to the other layer then passes through the
 simulated synapses (conductances, one-step delay), which is what is being tested.
 
+**Clamp phases.** A clamped-on neuron fires periodically (period tau_ref + one step), so the
+phases it starts with (random, "staggered", so that the clamped population does not fire in
+lockstep) stay fixed for the whole run, and the free units' response depends on them: on the
+MNIST RBM one draw of the phases moves the hidden on-fractions by an RMS of about 0.025, an
+error that a longer run does not average away. Each state is therefore measured as
+``phases`` independent runs, each with its own phases, and averaged; the two halves that give
+the noise floor are the even and the odd runs, so the floor includes the phases' share.
+
 **Folded** variant: the clamped layer's input b + W z is folded into the free layer's leak
 potentials and only the free (then unconnected) layer is simulated, testing the activation
 function alone (the calibration) without the synaptic translation.
@@ -40,6 +48,7 @@ from .params import NoiseParams, SynapseParams
 from .spiking_rbm import LayerCorrection, _check_rbm, build_network, clamp_by_spiking
 
 BOOTSTRAP = 200  # resamples of the clamped states for the 95 % intervals
+DEFAULT_PHASES = 8  # independent runs (clamp phases) per clamped state
 
 
 @dataclass(frozen=True)
@@ -127,15 +136,25 @@ def conditional_fit(p_measured, p_exact, a_exact, halves=None, *, seed: int = 0
                           offset_ci=ci(boot["offset"]), units=p.shape[1], states=p.shape[0])
 
 
-def _run(net: Network, chains: int, duration_ms: float, burn_in_ms: float, seed: int,
-         device: str, schedule=None) -> tuple[np.ndarray, np.ndarray]:
-    """On-fractions (B, N) over the whole run and over its two halves (2, B, N): two
-    independent runs of half the duration, each with its own burn-in."""
-    half = 0.5 * duration_ms
-    r1, r2 = (simulate(net, half, chains=chains, burn_in_ms=burn_in_ms, seed=seed + i,
-                       device=device, e_leak_schedule=schedule) for i in (0, 1))
-    h = np.stack([r1.on_fraction.numpy(), r2.on_fraction.numpy()])
-    return h.mean(0), h
+def _run(net: Network, states: int, phases: int, duration_ms: float, burn_in_ms: float,
+         seed: int, device: str, schedule=None) -> tuple[np.ndarray, np.ndarray]:
+    """On-fractions (S, N) of ``states`` clamped states and of the two halves of each (2, S, N).
+
+    ``net`` holds ``states * phases`` chains, state s in chains s·phases … s·phases + phases - 1
+    (:func:`_replicate`), each an independent run of ``duration_ms / phases`` after its own
+    burn-in and, when staggered, with its own clamp phases. A state's on-fraction is the mean
+    over its replicas; the halves are its even and odd replicas, so the noise floor includes
+    what the phases of the clamp add, not only the sampling noise."""
+    r = simulate(net, duration_ms / phases, chains=states * phases, burn_in_ms=burn_in_ms,
+                 seed=seed, device=device, e_leak_schedule=schedule)
+    f = r.on_fraction.numpy().reshape(states, phases, -1)
+    halves = np.stack([f[:, 0::2].mean(1), f[:, 1::2].mean(1)])
+    return f.mean(1), halves
+
+
+def _replicate(x: torch.Tensor, phases: int) -> torch.Tensor:
+    """Each row of ``x`` repeated ``phases`` times in a row (the replicas of :func:`_run`)."""
+    return x.repeat_interleave(phases, dim=0)
 
 
 def _folded_network(b: torch.Tensor, calibration: Calibration, noise: NoiseParams | None
@@ -162,6 +181,7 @@ class FidelityReport:
     seed: int
     wall_s: float
     raw: dict | None = field(default=None, repr=False)  # per direction: p, b, A⁺, A⁻ arrays
+    phases: int = DEFAULT_PHASES  # independent clamp-phase runs per state
 
     def summary(self) -> dict:
         """The flat figures: ``hidden_rms``, ``hidden_max``, ``hidden_gain``, ``hidden_offset``,
@@ -184,7 +204,7 @@ class FidelityReport:
             ("hidden", self.hidden), ("visible", self.visible),
             ("folded_hidden", self.hidden_folded), ("folded_visible", self.visible_folded))}
         d.update(images=self.images, duration_ms=self.duration_ms, burn_in_ms=self.burn_in_ms,
-                 seed=self.seed, wall_s=self.wall_s)
+                 seed=self.seed, wall_s=self.wall_s, phases=self.phases)
         return d
 
 
@@ -211,16 +231,21 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
                      device: str = "auto", correction: LayerCorrection | None = None,
                      bias_offset: torch.Tensor | None = None,
                      synapse: SynapseParams | None = None, noise: NoiseParams | None = None,
-                     folded: bool = True, stagger: bool = True) -> FidelityReport:
+                     folded: bool = True, stagger: bool = True,
+                     phases: int = DEFAULT_PHASES) -> FidelityReport:
     """Clamped-conditional fidelity of the spiking network of ``rbm`` (see module docstring).
 
     ``images`` (B, n_pixels) binary with ``labels`` (B,), or full visible states (B,
     n_visible). Hidden direction: the visible layer clamped by spiking to each state (one
     chain each), hidden on-fractions against sigma(b_h + Wᵀv). Visible direction: the hidden
     layer clamped to one draw h ~ p(h | v) per state, visible on-fractions against
-    sigma(b_v + W h). Each run lasts ``duration_ms`` after ``burn_in_ms`` (ms; at least tau_ref
-    with ``stagger``, the random onsets of :func:`lifsampling.spiking_rbm.clamp_by_spiking`;
-    ``stagger=False`` clamps in lockstep). ``correction``
+    sigma(b_v + W h). Each state is measured for ``duration_ms`` in all, as ``phases`` (>= 2)
+    independent runs of ``duration_ms / phases`` after ``burn_in_ms`` each (ms; at least tau_ref
+    with ``stagger``, the random onsets of :func:`lifsampling.spiking_rbm.clamp_by_spiking`,
+    drawn anew for every run; ``stagger=False`` clamps in lockstep). Clamped-on neurons fire
+    periodically, so the phases they are started with stay fixed for a whole run and the
+    free units' response depends on them: one run's error does not shrink with its length.
+    Averaging over ``phases`` draws of them does (module docstring). ``correction``
     and ``bias_offset`` are passed to :func:`lifsampling.spiking_rbm.build_network`.
     """
     rbm = _check_rbm(rbm)
@@ -230,6 +255,8 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
     if stagger and burn_in_ms < calibration.neuron.tau_ref_ms:
         raise ValueError(f"with stagger, burn_in_ms must be >= tau_ref "
                          f"({calibration.neuron.tau_ref_ms} ms)")
+    if not isinstance(phases, int | np.integer) or phases < 2:
+        raise ValueError(f"phases must be an integer >= 2, got {phases!r}")
     t0 = time.perf_counter()
     v = _visible_states(rbm, images, labels)
     B, nv = v.shape[0], rbm.n_visible
@@ -238,8 +265,9 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
     pos, neg = rbm.W.clamp(min=0), rbm.W.clamp(max=0)
     a_h = (rbm.b_h + v @ rbm.W).numpy()
     stagger_seed = seed if stagger else None
-    clamped, sched = clamp_by_spiking(net, slice(0, nv), v, stagger_seed=stagger_seed)
-    p, halves = _run(clamped, B, duration_ms, burn_in_ms, seed, device, sched)
+    clamped, sched = clamp_by_spiking(net, slice(0, nv), _replicate(v, phases),
+                                      stagger_seed=stagger_seed)
+    p, halves = _run(clamped, B, phases, duration_ms, burn_in_ms, seed, device, sched)
     hidden = conditional_fit(p[:, nv:], expit(a_h), a_h, halves[:, :, nv:],
                              seed=seed)
     raw = {"hidden": (p[:, nv:], rbm.b_h.expand(B, -1).numpy(), (v @ pos).numpy(),
@@ -248,22 +276,26 @@ def measure_fidelity(rbm: RBM, calibration: Calibration, images, labels=None, *,
     h = (torch.rand(B, rbm.n_hidden, generator=g, dtype=torch.float64)
          < torch.sigmoid(torch.as_tensor(a_h))).double()
     a_v = (rbm.b_v + h @ rbm.W.T).numpy()
-    clamped, sched = clamp_by_spiking(net, slice(nv, rbm.n), h, stagger_seed=stagger_seed)
-    p, halves = _run(clamped, B, duration_ms, burn_in_ms, seed + 2, device, sched)
+    clamped, sched = clamp_by_spiking(net, slice(nv, rbm.n), _replicate(h, phases),
+                                      stagger_seed=None if stagger_seed is None
+                                      else stagger_seed + 1)
+    p, halves = _run(clamped, B, phases, duration_ms, burn_in_ms, seed + 2, device, sched)
     visible = conditional_fit(p[:, :nv], expit(a_v), a_v, halves[:, :, :nv],
                               seed=seed)
     raw["visible"] = (p[:, :nv], rbm.b_v.expand(B, -1).numpy(), (h @ pos.T).numpy(),
                       (h @ neg.T).numpy())
     fh = fv = None
     if folded:  # the activation function alone: no synapses, so no correction applies
-        p, halves = _run(_folded_network(torch.as_tensor(a_h), calibration, noise), B,
-                         duration_ms, burn_in_ms, seed + 4, device)
+        p, halves = _run(_folded_network(_replicate(torch.as_tensor(a_h), phases),
+                                         calibration, noise),
+                         B, phases, duration_ms, burn_in_ms, seed + 4, device)
         fh = conditional_fit(p, expit(a_h), a_h, halves, seed=seed)
-        p, halves = _run(_folded_network(torch.as_tensor(a_v), calibration, noise), B,
-                         duration_ms, burn_in_ms, seed + 6, device)
+        p, halves = _run(_folded_network(_replicate(torch.as_tensor(a_v), phases),
+                                         calibration, noise),
+                         B, phases, duration_ms, burn_in_ms, seed + 6, device)
         fv = conditional_fit(p, expit(a_v), a_v, halves, seed=seed)
     return FidelityReport(hidden, visible, fh, fv, B, duration_ms, burn_in_ms, seed,
-                          time.perf_counter() - t0, raw)
+                          time.perf_counter() - t0, raw, phases)
 
 
 def _layer_response(p: np.ndarray, b: np.ndarray, a_exc: np.ndarray, a_inh: np.ndarray
@@ -277,7 +309,8 @@ def _layer_response(p: np.ndarray, b: np.ndarray, a_exc: np.ndarray, a_inh: np.n
 def fit_corrections(rbm: RBM, calibration: Calibration, images, labels=None, *,
                     iterations: int = 3, duration_ms: float = 400.0, burn_in_ms: float = 50.0,
                     seed: int = 0, device: str = "auto", synapse: SynapseParams | None = None,
-                    stagger: bool = True) -> tuple[LayerCorrection, list[dict]]:
+                    stagger: bool = True, phases: int = DEFAULT_PHASES
+                    ) -> tuple[LayerCorrection, list[dict]]:
     """Per-layer coupling scales (excitatory and inhibitory apart) and bias shifts measured on
     pilot runs of this network.
 
@@ -297,7 +330,7 @@ def fit_corrections(rbm: RBM, calibration: Calibration, images, labels=None, *,
         rep = measure_fidelity(rbm, calibration, images, labels, duration_ms=duration_ms,
                                burn_in_ms=burn_in_ms, seed=seed + 100 * it, device=device,
                                correction=corr, synapse=synapse, folded=False,
-                               stagger=stagger)
+                               stagger=stagger, phases=phases)
         new, coef = {}, {}
         for layer in ("hidden", "visible"):
             kb, ke, ki, c = _layer_response(*rep.raw[layer])

@@ -36,6 +36,8 @@ def fidelity_cmd(
                                 help="also measure the folded-leak variant"),
     stagger: bool = typer.Option(True, "--stagger/--no-stagger",
                                  help="clamped neurons start at random phases"),
+    phases: int = typer.Option(8, "--phases", help="independent runs per clamped state, each "
+                               "with its own clamp phases, sharing --duration-ms (>= 2)"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
     out: Path = typer.Option(None, "--out", help="write the result JSON here",
@@ -56,7 +58,8 @@ def fidelity_cmd(
     cfg = configure(FidelityConfig, {"pilot_duration_ms": "--pilot-duration-ms",
                                      "fit": "--fit-correction", "correction_file": "--correction"},
                     data=data, images=images, duration_ms=duration_ms, burn_in_ms=burn_in_ms,
-                    seed=seed, device=device, stagger=stagger, folded=folded, fit=fit,
+                    seed=seed, device=device, stagger=stagger, phases=phases, folded=folded,
+                    fit=fit,
                     pilot_images=pilot_images, pilot_duration_ms=pilot_ms,
                     iterations=iterations,
                     correction_file=None if correction is None else str(correction))

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from ..boltzmann import RBM
 from ..calibration import Calibration
-from ..fidelity import LayerCorrection, fit_corrections, load_correction, measure_fidelity
+from ..fidelity import (
+    DEFAULT_PHASES,
+    LayerCorrection,
+    fit_corrections,
+    load_correction,
+    measure_fidelity,
+)
 from . import _validate as check
 
 
@@ -20,11 +26,13 @@ from . import _validate as check
 class FidelityConfig:
     """The first ``images`` (>= 2) test images of ``data`` (auto, builtin, mnist or a folder),
     each clamped in its own chain and read out for ``duration_ms`` (ms, > 0) after
-    ``burn_in_ms`` (ms, >= 0), with ``seed`` on ``device``; ``stagger``: clamped neurons start
-    at random phases; ``folded``: also the folded-leak variant. ``fit``: first fit the per-layer
-    correction on ``pilot_images`` (>= 2) training images, ``iterations`` (>= 1) pilot runs of
-    ``pilot_duration_ms`` (ms, > 0) each; ``correction_file``: apply this correction instead
-    (not with ``fit``). Validated on construction (ValueError naming the field)."""
+    ``burn_in_ms`` (ms, >= 0), with ``seed`` on ``device``, as ``phases`` (>= 2) independent
+    runs per state that share the duration; ``stagger``: clamped neurons start at random
+    phases, drawn anew for every run; ``folded``: also the folded-leak variant. ``fit``: first
+    fit the per-layer correction on ``pilot_images`` (>= 2) training images, ``iterations``
+    (>= 1) pilot runs of ``pilot_duration_ms`` (ms, > 0) each; ``correction_file``: apply this
+    correction instead (not with ``fit``). Validated on construction (ValueError naming the
+    field)."""
 
     data: str = "auto"
     images: int = 200
@@ -33,6 +41,7 @@ class FidelityConfig:
     seed: int = 0
     device: str = "auto"
     stagger: bool = True
+    phases: int = DEFAULT_PHASES
     folded: bool = True
     fit: bool = False
     pilot_images: int = 200
@@ -48,6 +57,7 @@ class FidelityConfig:
         set_(self, "duration_ms", check.number("duration_ms", self.duration_ms, above=0.0))
         set_(self, "burn_in_ms", check.number("burn_in_ms", self.burn_in_ms, at_least=0.0))
         set_(self, "seed", check.whole("seed", self.seed, at_least=0))
+        set_(self, "phases", check.whole("phases", self.phases, at_least=2))
         check.device(self.device)
         for name in ("stagger", "folded", "fit"):
             if not isinstance(getattr(self, name), bool):
@@ -81,7 +91,7 @@ def run_fidelity(rbm: RBM, calibration: Calibration, config: FidelityConfig | No
     n = min(cfg.images, len(ds.y_test))
     x, y = binarize(ds.x_test[:n]), ds.y_test[:n]
     kw = dict(duration_ms=cfg.duration_ms, burn_in_ms=cfg.burn_in_ms, seed=cfg.seed,
-              device=cfg.device, stagger=cfg.stagger)
+              device=cfg.device, stagger=cfg.stagger, phases=cfg.phases)
     res: dict = {}
     if cfg.fit:
         m = min(cfg.pilot_images, len(ds.y_train))
@@ -90,7 +100,7 @@ def run_fidelity(rbm: RBM, calibration: Calibration, config: FidelityConfig | No
             rbm, calibration, binarize(ds.x_train[:m]), ds.y_train[:m],
             iterations=cfg.iterations, duration_ms=cfg.pilot_duration_ms,
             burn_in_ms=cfg.burn_in_ms, seed=cfg.seed + 1000, device=cfg.device,
-            stagger=cfg.stagger)
+            stagger=cfg.stagger, phases=cfg.phases)
         res["uncorrected"] = before.summary()
         res["fit"] = {"pilot_images": m, "pilot_duration_ms": cfg.pilot_duration_ms,
                       "iterations": cfg.iterations, "history": history}
