@@ -59,8 +59,24 @@ def _print_table(result: dict, out: Path) -> None:
         t.add_row(label, f"{m['stp'][key]:.3g}", f"{m['gibbs'][key]:.3g}")
     c = Console()
     c.print(t)
+    loop = result.get("in_loop")
+    if loop:
+        t2 = Table(title="LIF + STP: the RBM as trained → fine-tuned in the loop of its STP "
+                         f"network ({loop['training']['updates']} updates, "
+                         f"{loop['training']['wall_s']:.0f} s)")
+        for col in ("what", "as trained", "fine-tuned"):
+            t2.add_column(col, justify="right" if col != "what" else "left")
+        after = loop["mixing"]["stp"]
+        for key, label in (("mode_switches_per_1000", "mode switches / 1000"),
+                           ("precision", "k-NN precision"), ("recall", "k-NN recall"),
+                           ("fd", "Fréchet distance"), ("isl", "validated ISL (nats)"),
+                           ("mean_pixel", "mean pixel")):
+            t2.add_row(label, f"{m['stp'][key]:.3g}", f"{after[key]:.3g}")
+        t2.add_row("RBM test accuracy", f"{loop['test_accuracy_before']:.1%}",
+                   f"{loop['test_accuracy_after']:.1%}")
+        c.print(t2)
     c.print(f"spiking = LIF sampling (BM) and LIF + short-term plasticity (RBM), one seed; "
             f"{result['wall_s']:.0f} s. Figures and demo.json in {out}/ "
-            f"(stp_mnist/stp_samples.png, stp_dream.gif).")
+            f"(stp_mnist/stp_samples.png, stp_dream.gif, in_loop/).")
     c.print("next: lifsampling reproduce --list · lifsampling stp-mixing MODEL --seeds 10 · "
             "lifsampling generative-quality SAMPLES.npz")

@@ -1,6 +1,7 @@
-"""The built-in demo: LIF sampling of a small Boltzmann machine beside Gibbs sampling, and the
-headline STP result: a small MNIST RBM dreamt by a spiking network with short-term
-plasticity (STP) beside Gibbs sampling.
+"""The built-in demo: LIF sampling of a small Boltzmann machine beside Gibbs sampling; the
+headline STP result, a small MNIST RBM dreamt by a spiking network with short-term plasticity
+(STP) beside Gibbs sampling; and the same RBM fine-tuned in the loop of its STP network, then
+dreamt again.
 
 Runs on shipped defaults (the built-in MNIST subset, no download) in under two minutes on 2 CPU
 cores and writes its figures to ``out_dir``.
@@ -41,34 +42,51 @@ def small_bm_demo(out_dir: Path, seed: int = 0, device: str = "auto",
             "marginals_max_err": res.marginals_max_err[0], "duration_ms": duration_ms}
 
 
-def stp_demo(out_dir: Path, seed: int = 0, device: str = "auto", n_hidden: int = 100,
-             epochs: int = 4, n_samples: int = 200, chains: int = 4) -> dict:
-    """Train a small classification RBM on the built-in subset (seconds), dream with LIF + STP
-    (U = 0.1, tau_rec = 280 ms, renormalised) and with Gibbs from the same digits; write the
-    sample grid, class traces, a GIF of the spiking chains and the mixing numbers."""
+def demo_rbm(seed: int = 0, n_hidden: int = 100, epochs: int = 4):
+    """A small classification RBM trained on the built-in subset in seconds (PCD, 784 + 10
+    visible, ``n_hidden`` hidden); returns the RBM, its training vectors (pixels + one-hot
+    labels) and a description with its test accuracy."""
     import torch
 
     from ..boltzmann.train import TrainConfig, train_rbm
     from ..datasets import binarize, load_mnist, with_labels
-    from .stp_mixing import default_data, run_mixing, summary
 
-    out_dir = Path(out_dir)
     ds = load_mnist("builtin")
     v = torch.from_numpy(with_labels(binarize(ds.x_train), ds.y_train))
     cfg = TrainConfig(n_hidden=n_hidden, epochs=epochs, batch_size=20, lr=0.05,
                       persistent=True, momentum=0.5, seed=seed)
-    xt = torch.from_numpy(binarize(ds.x_test))
     rbm, hist = train_rbm(v, cfg, n_labels=10, progress=False,
-                          eval_data=(xt, torch.from_numpy(ds.y_test)))
+                          eval_data=(torch.from_numpy(binarize(ds.x_test)),
+                                     torch.from_numpy(ds.y_test)))
+    return rbm, v, {"n_hidden": n_hidden, "epochs": epochs, "data": "builtin subset",
+                    "test_accuracy": hist[-1].get("test_accuracy")}
+
+
+def _test_accuracy(rbm) -> float:
+    """Exact p(label | pixels) accuracy on the built-in test images."""
+    import torch
+
+    from ..datasets import binarize, load_mnist
+
+    ds = load_mnist("builtin")
+    x = torch.from_numpy(binarize(ds.x_test)).to(rbm.dtype)
+    return float((rbm.classify(x) == torch.from_numpy(ds.y_test)).double().mean())
+
+
+def stp_demo(out_dir: Path, rbm, rbm_info: dict, seed: int = 0, device: str = "auto",
+             n_samples: int = 200, chains: int = 4) -> dict:
+    """Dream with LIF + STP (U = 0.1, tau_rec = 280 ms, renormalised) and with Gibbs from the
+    same digits on ``rbm`` (:func:`demo_rbm`); write the sample grid, class traces, a GIF of
+    the spiking chains and the mixing numbers."""
+    from .stp_mixing import default_data, run_mixing, summary
+
     data = default_data(rbm, data="builtin", n_test=500)
     res = run_mixing(rbm, load_calibration("fast-membrane"), samplers=("stp", "gibbs"),
                      n_samples=n_samples, chains=chains, pilot_ms=300.0, seeds=(seed,),
-                     device=device, data=data, out_dir=out_dir)
+                     device=device, data=data, out_dir=Path(out_dir))
     table = summary(res)
     g, s = (table[k]["mode_switches_per_1000"] for k in ("gibbs", "stp"))
-    return {"rbm": {"n_hidden": n_hidden, "epochs": epochs, "test_accuracy":
-                    hist[-1].get("test_accuracy"), "data": "builtin subset"},
-            "samples_per_chain": n_samples, "chains": chains,
+    return {"rbm": rbm_info, "samples_per_chain": n_samples, "chains": chains,
             "stp_weight_scale": res["per_seed"][0]["construction"]["stp"]["synapse"][
                 "weight_scale"],
             "mixing": table, "equal_time": summary(res, "equal_time"),
@@ -76,7 +94,46 @@ def stp_demo(out_dir: Path, seed: int = 0, device: str = "auto", n_hidden: int =
             "figures": ["stp_samples.png", "stp_classes.png", "stp_dream.gif"]}
 
 
+def in_loop_demo(out_dir: Path, rbm, train_vectors, seed: int = 0, device: str = "auto",
+                 n_samples: int = 200, chains: int = 4, learning_rate: float = 0.01,
+                 discriminative_weight: float = 100.0) -> dict:
+    """Fine-tune ``rbm`` in the loop of its STP network for one epoch of the built-in training
+    images (:func:`lifsampling.spiking_training.train_spiking` with ``stp``, 16 continued
+    chains, the hybrid objective with weight ``discriminative_weight``), then dream with
+    LIF + STP and Gibbs on the fine-tuned RBM as :func:`stp_demo` does. Returns the training's
+    cost, the test accuracy before and after, and the mixing numbers."""
+    import time
+
+    from ..spiking_training import SpikingTrainingConfig, train_spiking
+    from .stp_mixing import default_data, run_mixing, summary
+
+    cal = load_calibration("fast-membrane")
+    cfg = SpikingTrainingConfig(epochs=1, chains=16, samples_per_update=3,
+                                learning_rate=learning_rate, stp=True,
+                                discriminative_weight=discriminative_weight, seed=seed)
+    t0 = time.perf_counter()
+    tuned, _ = train_spiking(rbm, cal, train_vectors.double().numpy(), cfg, device=device,
+                             progress=True)
+    wall = time.perf_counter() - t0
+    tuned = tuned.to(dtype=rbm.dtype)
+    data = default_data(tuned, data="builtin", n_test=500)
+    res = run_mixing(tuned, cal, samplers=("stp", "gibbs"), n_samples=n_samples,
+                     chains=chains, pilot_ms=300.0, seeds=(seed,), device=device, data=data,
+                     out_dir=Path(out_dir))
+    return {"training": {"updates": -(-len(train_vectors) // cfg.batch_size),
+                         "chains": cfg.chains, "learning_rate": learning_rate,
+                         "discriminative_weight": discriminative_weight, "wall_s": wall},
+            "test_accuracy_before": _test_accuracy(rbm),
+            "test_accuracy_after": _test_accuracy(tuned),
+            "mixing": summary(res), "equal_time": summary(res, "equal_time"),
+            "figures": ["stp_samples.png", "stp_classes.png", "stp_dream.gif"]}
+
+
 def run_demo(out_dir: Path, seed: int = 0, device: str = "auto") -> dict:
     """Everything the ``lifsampling demo`` command shows; returns the numbers it prints."""
-    return {"small_bm": small_bm_demo(Path(out_dir) / "small_bm", seed=seed, device=device),
-            "stp_mnist": stp_demo(Path(out_dir) / "stp_mnist", seed=seed, device=device)}
+    out_dir = Path(out_dir)
+    rbm, vectors, info = demo_rbm(seed)
+    return {"small_bm": small_bm_demo(out_dir / "small_bm", seed=seed, device=device),
+            "stp_mnist": stp_demo(out_dir / "stp_mnist", rbm, info, seed=seed, device=device),
+            "in_loop": in_loop_demo(out_dir / "in_loop", rbm, vectors, seed=seed,
+                                    device=device)}
