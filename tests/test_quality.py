@@ -189,10 +189,13 @@ def test_precision_recall_on_images(data, feats, clf):
 def test_generative_quality(data, floor):
     ones = data["x_train"][data["y_train"] == 1]
     res = q.generative_quality(ones, data["x_test"], floor_reference=data["x_train"], seed=2)
-    assert set(res) == {"fd", "precision", "recall", "fd_floor", "n", "k"}
+    assert set(res) == {"fd", "precision", "recall", "fd_floor", "precision_floor",
+                        "recall_floor", "n", "k"}
     assert res["n"] == len(ones) == 500 and res["k"] == 3
     assert res["fd"] > 5 * res["fd_floor"] > 0
     assert res["precision"] > 0.8 and res["recall"] < 0.4
+    # real training digits scored as samples: what a sampler of the data itself would get
+    assert 0.6 < res["precision_floor"] < 0.95 and res["recall_floor"] > 0.6
     assert q.generative_quality(ones, data["x_test"], floor_reference=data["x_train"],
                                 seed=2) == res
     res2 = q.generative_quality(data["x_train"], data["x_test"], n=1000, seed=1)

@@ -202,6 +202,8 @@ def sample_statistics(pixels, ref: EvaluationData, *, rbm: RBM | None = None, vi
     out = {
         "n_samples": int(lengths.sum()), "chains": len(chains),
         "fd": q["fd"], "fd_floor": q["fd_floor"], "precision": q["precision"],
+        # what real (training) images score as samples against the same reference
+        "precision_floor": q["precision_floor"], "recall_floor": q["recall_floor"],
         "recall": q["recall"], "n_compared": q["n"],
         "isl": isl["isl"], "isl_beta": isl["beta"],
         "isl_beta_0.95": metrics.isl(flat, ref.x_test, 0.95),
@@ -487,7 +489,8 @@ def run_seed(rbm: RBM, calibration: Calibration | None, ref: EvaluationData,
 
 
 HEADLINE_KEYS = ("mode_switches_per_1000", "precision", "recall", "fd", "fd_floor", "isl",
-                 "confident_fraction", "mean_pixel", "class_histogram_tv", "rhat", "wall_s")
+                 "confident_fraction", "mean_pixel", "class_histogram_tv", "rhat", "wall_s",
+                 "precision_floor", "recall_floor")
 
 
 def summarise(per_seed: list[dict], keys=HEADLINE_KEYS) -> dict:

@@ -260,15 +260,16 @@ def generative_quality(samples, reference, floor_reference=None, n: int | None =
         samples: generated images (n_s, ≥784), binary or in [0, 1].
         reference: real images (n_r, ≥784), e.g. the binarised test set.
         floor_reference: other real images (e.g. binarised training images) for the floor
-            ``fd_floor`` = FD(floor_reference, reference) at the same n; None: no floor.
+            ``fd_floor`` = FD(floor_reference, reference) at the same n, and for what real
+            images score as samples, ``precision_floor`` and ``recall_floor``; None: no floor.
         n: set size; default the smallest of the given sets. Each set is subsampled without
             replacement to n (seeded by ``seed``); FD depends on n, so it is reported with it.
         k: neighbours for precision/recall.
         clf: feature classifier (default the shipped one).
 
     Returns:
-        dict with ``fd``, ``precision``, ``recall``, ``fd_floor`` (None without
-        floor_reference), ``n`` and ``k``.
+        dict with ``fd``, ``precision``, ``recall``, ``fd_floor``, ``precision_floor``,
+        ``recall_floor`` (None without floor_reference), ``n`` and ``k``.
     """
     clf = clf or feature_classifier()
     sets = [_as_images(samples), _as_images(reference)]
@@ -281,6 +282,10 @@ def generative_quality(samples, reference, floor_reference=None, n: int | None =
     rng = np.random.default_rng(seed)
     feats = [clf.features(s[np.sort(rng.choice(len(s), n, replace=False))]) for s in sets]
     precision, recall = precision_recall(feats[1], feats[0], k=k)
+    floor = {"fd_floor": None, "precision_floor": None, "recall_floor": None}
+    if len(feats) > 2:
+        pf, rf = precision_recall(feats[1], feats[2], k=k)
+        floor = {"fd_floor": frechet_distance(feats[2], feats[1]), "precision_floor": pf,
+                 "recall_floor": rf}
     return {"fd": frechet_distance(feats[0], feats[1]), "precision": precision, "recall": recall,
-            "fd_floor": frechet_distance(feats[2], feats[1]) if len(feats) > 2 else None,
-            "n": n, "k": k}
+            **floor, "n": n, "k": k}

@@ -9,8 +9,8 @@ import typer
 from ._app import fail, print_json
 from ._run import begin, experiment, record
 
-QUALITY_KEYS = ("fd", "fd_floor", "precision", "recall", "isl", "mode_switches_per_1000",
-                "confident_fraction", "rhat", "mean_pixel")
+QUALITY_KEYS = ("fd", "fd_floor", "precision", "recall", "precision_floor", "recall_floor",
+                "isl", "mode_switches_per_1000", "confident_fraction", "rhat", "mean_pixel")
 
 
 def _sample_arrays(path: Path) -> dict:

@@ -223,7 +223,8 @@ def write_gif(states: np.ndarray, path: Path, chains: int = 4, frames: int = 100
 
 
 SUMMARY_KEYS = ("mode_switches_per_1000", "confident_fraction", "precision", "recall", "fd",
-                "fd_floor", "isl", "class_histogram_tv", "mean_pixel", "rhat", "wall_s")
+                "fd_floor", "precision_floor", "recall_floor", "isl", "class_histogram_tv",
+                "mean_pixel", "rhat", "wall_s")
 
 
 def summary(result: dict, budget: str = "equal_samples") -> dict:
