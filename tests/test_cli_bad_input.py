@@ -68,6 +68,7 @@ CASES = [
     ("fidelity {d}/afile", "not an npz"),
     ("fidelity {d}/listhdr.npz --images 0", "--images"),
     ("fidelity {d}/listhdr.npz --duration-ms 0", "--duration-ms"),
+    ("fidelity {d}/listhdr.npz --phases 1", "--phases"),
     ("fidelity {d}/listhdr.npz --out {d}/afile/f.json", "not a folder"),
     ("fidelity {d}/listhdr.npz --correction {d}/afile", "not valid JSON"),
     ("train-spiking {d}/missing.npz --out {d}/m.npz", "not found"),
