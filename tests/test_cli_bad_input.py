@@ -69,6 +69,7 @@ CASES = [
     ("fidelity {d}/listhdr.npz --images 0", "--images"),
     ("fidelity {d}/listhdr.npz --duration-ms 0", "--duration-ms"),
     ("fidelity {d}/listhdr.npz --phases 1", "--phases"),
+    ("classify-spiking {d}/listhdr.npz --phases 0", "--phases"),
     ("fidelity {d}/listhdr.npz --out {d}/afile/f.json", "not a folder"),
     ("fidelity {d}/listhdr.npz --correction {d}/afile", "not valid JSON"),
     ("train-spiking {d}/missing.npz --out {d}/m.npz", "not found"),

@@ -122,14 +122,19 @@ def test_spiking_classification_agrees_with_rbm(cal):
     x = np.array([[1, 1, 0, 0], [0, 0, 1, 1]] * 8, dtype=float)
     y = np.array([0, 1] * 8)
     assert (rbm.classify(torch.from_numpy(x)).numpy() == y).all()
-    res = sr.classify(rbm, cal, x, duration_ms=200.0, burn_in_ms=20.0, batch_size=8,
-                      device="cpu")
-    assert res.label_activity.shape == (16, 2)
-    assert res.accuracy(y) >= 0.9
-    # the read-out is the sampled marginal of the label units: compare with p(y | x)
     p1 = rbm.label_log_probs(torch.from_numpy(x)).exp()[:, 1].numpy()
-    m = res.label_activity[:, 1] / res.label_activity.sum(1).clip(1e-9)
-    assert np.abs(m - p1).mean() < 0.15
+    # folded pixels, one run per image; pixels clamped by spiking, 4 runs of 50 ms per image
+    # with their own clamp phases, averaged
+    for clamp, phases in (("folded", 1), ("spiking", 4)):
+        res = sr.classify(rbm, cal, x, duration_ms=200.0, burn_in_ms=20.0, batch_size=8,
+                          device="cpu", clamp=clamp, phases=phases)
+        assert res.label_activity.shape == (16, 2)
+        assert res.accuracy(y) >= 0.9
+        # the read-out is the sampled marginal of the label units: compare with p(y | x)
+        m = res.label_activity[:, 1] / res.label_activity.sum(1).clip(1e-9)
+        assert np.abs(m - p1).mean() < 0.15
+    with pytest.raises(ValueError, match="phases"):
+        sr.classify(rbm, cal, x, phases=0)
 
 
 def test_bad_inputs_are_rejected(cal):

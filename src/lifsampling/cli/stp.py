@@ -41,6 +41,8 @@ def classify_spiking_cmd(
                               "leaks) or spiking (pixel neurons clamped by spiking)"),
     correction: Path = typer.Option(None, "--correction", help="layer correction JSON from "
                                     "`lifsampling fidelity --save-correction` (spiking clamp)"),
+    phases: int = typer.Option(1, "--phases", help="independent runs per image, each with its "
+                               "own clamp phases, sharing --duration-ms"),
     device: str = DEV_OPT,
     threads: int = THR_OPT,
     out: Path = typer.Option(None, "--out", help="write the result JSON here",
@@ -56,7 +58,8 @@ def classify_spiking_cmd(
     cfg = configure(ClassifyConfig, _OPTIONS, data=data,
                     n_test=None if n_test == 0 else n_test, duration_ms=duration_ms,
                     burn_in_ms=burn_in_ms, batch_size=batch_size, seed=seed, device=device,
-                    clamp=clamp, correction_file=None if correction is None else str(correction))
+                    clamp=clamp, correction_file=None if correction is None else str(correction),
+                    phases=phases)
     corr = load_correction(correction) if correction is not None else None
     rbm, _ = _rbm.mnist_model(model)
     cal = _rbm.calibration(calibration)

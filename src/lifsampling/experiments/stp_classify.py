@@ -29,8 +29,10 @@ class ClassifyConfig:
     (auto, builtin, mnist or a folder): each clamped (``clamp``: folded into the hidden leaks,
     or spiking pixel neurons) for ``burn_in_ms`` (ms, >= 0) then read out for ``duration_ms``
     (ms, > 0), ``batch_size`` (>= 1) images at a time, with ``seed`` on ``device``.
-    ``correction_file``: a layer correction JSON (spiking clamp only). Validated on
-    construction (ValueError naming the field)."""
+    ``correction_file``: a layer correction JSON (spiking clamp only). ``phases`` (>= 1):
+    independent runs per image sharing ``duration_ms``, each with its own clamp phases
+    (:func:`lifsampling.spiking_rbm.classify`). Validated on construction (ValueError naming
+    the field)."""
 
     data: str = "auto"
     n_test: int | None = None
@@ -41,6 +43,7 @@ class ClassifyConfig:
     device: str = "auto"
     clamp: str = "folded"
     correction_file: str | None = None
+    phases: int = 1
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -54,6 +57,7 @@ class ClassifyConfig:
         set_(self, "seed", check.whole("seed", self.seed, at_least=0))
         check.device(self.device)
         check.choice("clamp", self.clamp, CLAMPS)
+        set_(self, "phases", check.whole("phases", self.phases, at_least=1))
         if self.correction_file is not None:
             set_(self, "correction_file", str(self.correction_file))
             if self.clamp != "spiking":
@@ -82,13 +86,14 @@ def run_classification(rbm: RBM, calibration: Calibration,
     x, y = binarize(ds.x_test[:n]), ds.y_test[:n]
     res = classify(rbm, calibration, x, duration_ms=duration_ms, burn_in_ms=burn_in_ms,
                    batch_size=batch_size, seed=seed, device=device, progress=progress,
-                   clamp=clamp, correction=correction)
+                   clamp=clamp, correction=correction, phases=cfg.phases)
     own = rbm.to(device="cpu", dtype=torch.float64).classify(torch.from_numpy(x)).numpy()
     acc, acc_rbm = res.accuracy(y), float((own == y).mean())
     return {"accuracy": acc, "rbm_accuracy": acc_rbm, "difference_pp": 100 * (acc - acc_rbm),
             "agreement_with_rbm": float((res.predictions == own).mean()),
             "n_test": n, "data_source": ds.provenance.get("source"),
             "duration_ms": duration_ms, "burn_in_ms": burn_in_ms, "batch_size": batch_size,
+            "phases": cfg.phases,
             "mean_label_activity": float(res.label_activity.sum(1).mean()),
             "silent_fraction": float((res.label_activity.sum(1) == 0).mean()),
             "retried_fraction": res.retried / n,
