@@ -335,6 +335,62 @@ register(Claim(
     parameters=_cls_params))
 
 
+# --------------------------------------------------------------------------- fidelity
+_FID_TUNABLE = ("images", "duration_ms", "phases", "pilot_images", "pilot_duration_ms",
+                "iterations")
+
+
+def _fid_params(config: ClaimConfig) -> dict:
+    q = config.quick
+    return config.tuned({
+        "images": 20 if q else 200, "duration_ms": 400.0 if q else 2000.0, "phases": 8,
+        "pilot_images": 20 if q else 200, "pilot_duration_ms": 200.0 if q else 400.0,
+        "iterations": 2 if q else 3, "seeds": config.seed_list(full=10, quick=2),
+        "seed_meaning": "background noise and clamp phases of the measurement; the correction "
+                        "is fitted once (pilot seed 1000) on training images, the test images "
+                        "are the first `images`"}, tunable=_FID_TUNABLE)
+
+
+def _run_fid(config: ClaimConfig) -> dict:
+    from ...calibration import load_calibration
+    from ..spiking_fidelity import run_fidelity
+    from . import mean_ci95
+
+    _threads()
+    p = _fid_params(config)
+    rbm, cal = _model(config), load_calibration("fast-membrane")
+    kw = dict(data="builtin" if config.quick else "mnist", images=p["images"],
+              duration_ms=p["duration_ms"], phases=p["phases"], device=config.device)
+    fit, correction = run_fidelity(rbm, cal, fit=True, folded=False, seed=p["seeds"][0],
+                                   pilot_images=p["pilot_images"],
+                                   pilot_duration_ms=p["pilot_duration_ms"],
+                                   iterations=p["iterations"], **kw)
+    per_seed = [{"seed": p["seeds"][0], "value": fit["hidden_rms"],
+                 **{k: v for k, v in fit.items() if k.startswith(("hidden_", "visible_"))}}]
+    for seed in p["seeds"][1:]:
+        r, _ = run_fidelity(rbm, cal, correction=correction, folded=False, seed=seed, **kw)
+        per_seed.append({"seed": seed, "value": r["hidden_rms"],
+                         **{k: v for k, v in r.items() if k.startswith(("hidden_", "visible_"))}})
+    extras = {"statistic": "RMS of p_LIF - sigma(b_h + W^T v) over hidden units x clamped "
+                           "states, pixels and labels clamped by spiking, corrected network",
+              "uncorrected_hidden_rms": fit["uncorrected"]["hidden_rms"],
+              "uncorrected_visible_rms": fit["uncorrected"]["visible_rms"],
+              "correction": correction.to_dict()}
+    for k in ("hidden_gain", "hidden_offset", "visible_rms", "visible_gain", "visible_offset"):
+        extras[k] = float(np.mean([r[k] for r in per_seed]))
+        extras[f"{k}_ci95"] = mean_ci95([r[k] for r in per_seed])[1]
+    return {"figure": float(np.mean([r["value"] for r in per_seed])), "per_seed": per_seed,
+            "extras": extras}
+
+
+register(Claim(
+    name="fidelity",
+    summary="clamped by spiking and corrected, the spiking RBM's hidden conditionals within "
+            "RMS 0.03 of the RBM's",
+    doc="docs/fidelity.md", reference=0.0249, unit="probability (RMS)", run=_run_fid,
+    parameters=_fid_params))
+
+
 # --------------------------------------------------------------------------- tempering
 _TEMP_TUNABLE = ("trough_hz", "amplitude_hz", "frequency_hz", "duration_ms", "chains",
                  "read_T")
