@@ -21,7 +21,7 @@ OURS = ("core-kl", "calibration", "hcs", "rbm-accuracy", "ais", "calcium-protoco
         "calcium-mnist", "throughput")
 # every headline claim the evaluation needs (the sampling ones: tests/test_reproduce_sampling.py)
 ALL_CLAIMS = OURS + ("classical-mixing", "stp-classify", "stp-mixing", "stp-imbalance",
-                     "tempering", "tempering-baselines")
+                     "tempering", "tempering-baselines", "fidelity")
 
 
 # --------------------------------------------------------------------------- framework
