@@ -24,11 +24,11 @@ potentials and only the free (then unconnected) layer is simulated, testing the 
 function alone (the calibration) without the synaptic translation.
 
 Reported per direction (:class:`ConditionalFit`): the RMS and maximum of p_LIF - p_exact over
-all units x clamped states, the sampling-noise floor of that RMS (from the two halves of each
-run: Var(p̂) ≈ (p̂₁ - p̂₂)² / 4), and the gain and offset of the measured logit against the
-exact one (a logistic regression of the on-fractions on the exact logits; gain 1 and offset 0
-for a faithful network), with 95 % bootstrap intervals over the clamped states (each clamped
-state is an independent chain with its own noise).
+all units x clamped states, the noise floor of that RMS (sampling and clamp phases, from the
+even and the odd runs of each state: Var(p̂) ≈ (p̂₁ - p̂₂)² / 4), and the gain and offset of
+the measured logit against the exact one (a logistic regression of the on-fractions on the
+exact logits; gain 1 and offset 0 for a faithful network), with 95 % bootstrap intervals over
+the clamped states (each clamped state has its own chains and noise).
 """
 
 from __future__ import annotations
