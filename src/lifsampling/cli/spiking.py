@@ -84,7 +84,7 @@ def fidelity_cmd(
     from rich.table import Table
 
     t = Table(title=f"clamped-conditional fidelity ({res['images']} test images, "
-                    f"{duration_ms:g} ms)")
+                    f"{duration_ms:g} ms as {res['phases']} clamp-phase runs)")
     for col in ("layer", "RMS", "noise floor", "max", "logit gain", "logit offset"):
         t.add_column(col)
     for name in ("hidden", "visible", "folded_hidden", "folded_visible"):
