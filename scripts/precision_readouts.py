@@ -14,9 +14,9 @@ interval over the blocks.
 280 ms, renormalised; 4 chains from the harness's starts, one sample per 10 ms, the first 10 %
 dropped) and scores the samples through :func:`lifsampling.comparison.sample_statistics`
 whole and kept by read-out gates on the network's own state: the RBM's free energy of the
-pixels (labels summed out) within quantiles of the training images'; exactly one label neuron
-on; the same single label neuron on in two consecutive samples; and, instead of the visible
-neurons, pixels drawn from p(v | h) of the network's hidden state.
+pixels (summed over the one-hot label states) within quantiles of the training images';
+exactly one label neuron on; the same single label neuron on in two consecutive samples; and,
+instead of the visible neurons, pixels drawn from p(v | h) of the network's hidden state.
 
 Both print JSON and write it to ``--out`` (default docs/results/precision_readouts_<cmd>.json).
 """
@@ -60,7 +60,9 @@ def data_precision(ref) -> dict:
 
 
 def pixel_free_energy(rbm, x: np.ndarray) -> np.ndarray:
-    """F(x) = -log sum_y exp(-F(x, y)) of binary pixels x (n, 784), labels summed out."""
+    """F(x) = -log sum_y exp(-F(x, y)) of binary pixels x (n, 784), summed over the one-hot
+    label states y only (not all 2^L states of the binary label units, as
+    :func:`lifsampling.boltzmann.ais.log_unnormalized_visible` does for the likelihood)."""
     x = torch.as_tensor(x, dtype=torch.float64)
     eye = torch.eye(rbm.n_labels, dtype=torch.float64)
     f = torch.stack([rbm.free_energy(torch.cat([x, eye[k].expand(len(x), -1)], 1))

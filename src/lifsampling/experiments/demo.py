@@ -62,17 +62,6 @@ def demo_rbm(seed: int = 0, n_hidden: int = 100, epochs: int = 4):
                     "test_accuracy": hist[-1].get("test_accuracy")}
 
 
-def _test_accuracy(rbm) -> float:
-    """Exact p(label | pixels) accuracy on the built-in test images."""
-    import torch
-
-    from ..datasets import binarize, load_mnist
-
-    ds = load_mnist("builtin")
-    x = torch.from_numpy(binarize(ds.x_test)).to(rbm.dtype)
-    return float((rbm.classify(x) == torch.from_numpy(ds.y_test)).double().mean())
-
-
 def stp_demo(out_dir: Path, rbm, rbm_info: dict, seed: int = 0, device: str = "auto",
              n_samples: int = 200, chains: int = 4) -> dict:
     """Dream with LIF + STP (U = 0.1, tau_rec = 280 ms, renormalised) and with Gibbs from the
@@ -104,6 +93,10 @@ def in_loop_demo(out_dir: Path, rbm, train_vectors, seed: int = 0, device: str =
     cost, the test accuracy before and after, and the mixing numbers."""
     import time
 
+    import torch
+
+    from ..boltzmann.train import classification_accuracy
+    from ..datasets import binarize, load_mnist
     from ..spiking_training import SpikingTrainingConfig, train_spiking
     from .stp_mixing import default_data, run_mixing, summary
 
@@ -116,6 +109,8 @@ def in_loop_demo(out_dir: Path, rbm, train_vectors, seed: int = 0, device: str =
                              progress=True)
     wall = time.perf_counter() - t0
     tuned = tuned.to(dtype=rbm.dtype)
+    ds = load_mnist("builtin")
+    x_test, y_test = torch.from_numpy(binarize(ds.x_test)), torch.from_numpy(ds.y_test)
     data = default_data(tuned, data="builtin", n_test=500)
     res = run_mixing(tuned, cal, samplers=("stp", "gibbs"), n_samples=n_samples,
                      chains=chains, pilot_ms=300.0, seeds=(seed,), device=device, data=data,
@@ -123,8 +118,8 @@ def in_loop_demo(out_dir: Path, rbm, train_vectors, seed: int = 0, device: str =
     return {"training": {"updates": -(-len(train_vectors) // cfg.batch_size),
                          "chains": cfg.chains, "learning_rate": learning_rate,
                          "discriminative_weight": discriminative_weight, "wall_s": wall},
-            "test_accuracy_before": _test_accuracy(rbm),
-            "test_accuracy_after": _test_accuracy(tuned),
+            "test_accuracy_before": classification_accuracy(rbm, x_test, y_test),
+            "test_accuracy_after": classification_accuracy(tuned, x_test, y_test),
             "mixing": summary(res), "equal_time": summary(res, "equal_time"),
             "figures": ["stp_samples.png", "stp_classes.png", "stp_dream.gif"]}
 

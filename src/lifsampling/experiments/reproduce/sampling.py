@@ -365,12 +365,15 @@ def _run_fid(config: ClaimConfig) -> dict:
                                    pilot_images=p["pilot_images"],
                                    pilot_duration_ms=p["pilot_duration_ms"],
                                    iterations=p["iterations"], **kw)
-    per_seed = [{"seed": p["seeds"][0], "value": fit["hidden_rms"],
-                 **{k: v for k, v in fit.items() if k.startswith(("hidden_", "visible_"))}}]
+
+    def row(seed: int, r: dict) -> dict:  # the figure, and every hidden_/visible_ figure
+        return {"seed": seed, "value": r["hidden_rms"],
+                **{k: v for k, v in r.items() if k.startswith(("hidden_", "visible_"))}}
+
+    per_seed = [row(p["seeds"][0], fit)]
     for seed in p["seeds"][1:]:
         r, _ = run_fidelity(rbm, cal, correction=correction, folded=False, seed=seed, **kw)
-        per_seed.append({"seed": seed, "value": r["hidden_rms"],
-                         **{k: v for k, v in r.items() if k.startswith(("hidden_", "visible_"))}})
+        per_seed.append(row(seed, r))
     extras = {"statistic": "RMS of p_LIF - sigma(b_h + W^T v) over hidden units x clamped "
                            "states, pixels and labels clamped by spiking, corrected network",
               "uncorrected_hidden_rms": fit["uncorrected"]["hidden_rms"],
